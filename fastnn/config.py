@@ -1,0 +1,144 @@
+"""Every Numba option and every runtime knob of fastnn, in one place.
+
+Kernels never hard-code a decorator option: they are compiled by
+:mod:`fastnn.kernels._jit` with :data:`JIT_OPTIONS`, so a test can check that
+every kernel was built with them.
+
+Options that change generated code (``fastmath``, ``error_model``) are
+constants, not environment variables, on purpose: Numba's on-disk cache index
+does not key on compiler flags, so a flag read from the environment could load
+a stale kernel compiled with different flags.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Iterator
+
+import numba
+
+#: Options shared by every compiled kernel.
+#:
+#: - ``cache=True``: a second process loads machine code from disk instead of
+#:   recompiling (see the README for the measured first-call times).
+#: - ``nogil=True``: kernels release the GIL, so several Python threads can run
+#:   ``predict`` at once.
+#: - ``error_model="numpy"``: division by zero gives inf/nan like NumPy instead
+#:   of raising, and lets LLVM vectorise loops that divide.
+#: - ``fastmath=False``: results must match the NumPy reference to rounding and
+#:   must not depend on the thread count; reassociation would break both, and
+#:   ``nnan``/``ninf`` would silently remove ``isfinite`` checks.
+#: - ``boundscheck=False``: the public wrappers validate every shape first.
+JIT_OPTIONS: dict = {
+    "cache": True,
+    "nogil": True,
+    "error_model": "numpy",
+    "fastmath": False,
+    "boundscheck": False,
+}
+
+#: Work size (roughly multiply-adds or elements touched) from which a kernel's
+#: ``parallel=True`` build is used.  A parallel region costs a few microseconds
+#: to enter; below this size the serial build wins.
+PARALLEL_MIN_WORK: int = 1 << 16
+
+_PARALLEL_MODES = ("auto", "serial", "parallel")
+_state = threading.local()
+
+
+def get_parallel_mode() -> str:
+    """Return the current kernel selection mode: ``"auto"``, ``"serial"`` or ``"parallel"``."""
+    return getattr(_state, "parallel_mode", "auto")
+
+
+def set_parallel_mode(mode: str) -> None:
+    """Choose how public kernels pick between their serial and parallel builds.
+
+    Parameters
+    ----------
+    mode : {"auto", "serial", "parallel"}
+        ``"auto"`` (default) picks by work size against
+        :data:`PARALLEL_MIN_WORK`; the other two force one build, which tests
+        use to check that both builds agree.  The setting is per Python thread.
+    """
+    if mode not in _PARALLEL_MODES:
+        raise ValueError(f"mode must be one of {_PARALLEL_MODES}, got {mode!r}")
+    _state.parallel_mode = mode
+
+
+@contextlib.contextmanager
+def parallel_mode(mode: str) -> Iterator[None]:
+    """Context manager form of :func:`set_parallel_mode`; restores the old mode."""
+    old = get_parallel_mode()
+    set_parallel_mode(mode)
+    try:
+        yield
+    finally:
+        set_parallel_mode(old)
+
+
+def use_parallel(work: int) -> bool:
+    """True when a kernel with ``work`` units of work should run its parallel build."""
+    mode = get_parallel_mode()
+    if mode == "auto":
+        return work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+    return mode == "parallel"
+
+
+def get_num_threads() -> int:
+    """Number of threads Numba's parallel kernels use."""
+    return numba.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads for Numba kernels and for BLAS together.
+
+    Parameters
+    ----------
+    n : int
+        Between 1 and ``numba.config.NUMBA_NUM_THREADS`` (the number of cores
+        unless the environment variable says otherwise).
+    """
+    n = _check_threads(n)
+    numba.set_num_threads(n)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n)
+
+
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` Numba and BLAS threads, then restore the previous settings."""
+    n = _check_threads(n)
+    from threadpoolctl import threadpool_limits
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        numba.set_num_threads(old)
+
+
+def _check_threads(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
+        raise TypeError(f"n (number of threads) must be an integer, got {type(n).__name__}")
+    n = int(n)
+    max_threads = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= n <= max_threads:
+        raise ValueError(
+            f"n (number of threads) must be between 1 and {max_threads} "
+            f"(NUMBA_NUM_THREADS), got {n}"
+        )
+    return n
+
+
+def cpu_count() -> int:
+    """Cores available to this process."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
