@@ -20,52 +20,85 @@ import numpy as np
 from numba import prange
 
 from fastnn import _checks, config
-from fastnn.kernels._jit import kernel
+from fastnn.kernels._jit import kernel, serial_kernel
 from fastnn.kernels.activations import activate_row, activation_backward_row
 
 
+# --------------------------------------------------------------------------
+# row helpers: one output row each (also called by the fused training loops)
+# --------------------------------------------------------------------------
+
+@serial_kernel
+def dense_forward_row(x_row, w, b, out_row, code):
+    """``out_row = f(x_row @ w + b)``: start at ``b``, add ``x[p] * w[p, :]`` for p in order."""
+    d, k = w.shape
+    for j in range(k):
+        out_row[j] = b[j]
+    for p in range(d):
+        xv = x_row[p]
+        for j in range(k):
+            out_row[j] += xv * w[p, j]
+    activate_row(out_row, out_row, code)
+
+
+@serial_kernel
+def grad_w_row(x, delta, p, out_row):
+    """Row ``p`` of ``x.T @ delta``: ``sum_i x[i, p] * delta[i, :]``, samples in order."""
+    zero = out_row.dtype.type(0.0)
+    k = delta.shape[1]
+    for j in range(k):
+        out_row[j] = zero
+    for i in range(x.shape[0]):
+        xv = x[i, p]
+        for j in range(k):
+            out_row[j] += xv * delta[i, j]
+
+
+@serial_kernel
+def grad_b_sum(delta, out):
+    """``out = delta.sum(axis=0)``, samples in order (serial: O(n k), vectorised over columns)."""
+    zero = out.dtype.type(0.0)
+    k = delta.shape[1]
+    for j in range(k):
+        out[j] = zero
+    for i in range(delta.shape[0]):
+        for j in range(k):
+            out[j] += delta[i, j]
+
+
+@serial_kernel
+def grad_x_row(delta_row, w, out_row):
+    """One row of ``delta @ w.T``: ``out_row[p] = sum_j delta_row[j] * w[p, j]``."""
+    d, k = w.shape
+    zero = out_row.dtype.type(0.0)
+    for p in range(d):
+        s = zero
+        for j in range(k):
+            s += delta_row[j] * w[p, j]
+        out_row[p] = s
+
+
+# --------------------------------------------------------------------------
+# array kernels
+# --------------------------------------------------------------------------
+
 @kernel
 def _dense_forward(x, w, b, out, code):
-    n, d = x.shape
-    k = w.shape[1]
-    for i in prange(n):
-        row = out[i]
-        for j in range(k):
-            row[j] = b[j]
-        for p in range(d):
-            xv = x[i, p]
-            for j in range(k):
-                row[j] += xv * w[p, j]
-        activate_row(row, row, code)
+    for i in prange(x.shape[0]):
+        dense_forward_row(x[i], w, b, out[i], code)
 
 
 @kernel
 def _dense_backward(x, w, a, grad_a, code, delta, grad_w, grad_b, grad_x, compute_grad_x):
     n, d = x.shape
-    k = w.shape[1]
-    zero = delta.dtype.type(0.0)
     for i in prange(n):
         activation_backward_row(a[i], grad_a[i], delta[i], code)
     for p in prange(d):
-        gw = grad_w[p]
-        for j in range(k):
-            gw[j] = zero
-        for i in range(n):
-            xv = x[i, p]
-            for j in range(k):
-                gw[j] += xv * delta[i, j]
-    for j in range(k):
-        grad_b[j] = zero
-    for i in range(n):
-        for j in range(k):
-            grad_b[j] += delta[i, j]
+        grad_w_row(x, delta, p, grad_w[p])
+    grad_b_sum(delta, grad_b)
     if compute_grad_x:
         for i in prange(n):
-            for p in range(d):
-                s = zero
-                for j in range(k):
-                    s += delta[i, j] * w[p, j]
-                grad_x[i, p] = s
+            grad_x_row(delta[i], w, grad_x[i])
 
 
 def dense_forward(x, w, b, activation, out=None):

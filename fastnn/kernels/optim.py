@@ -26,19 +26,25 @@ import numpy as np
 from numba import prange
 
 from fastnn import _checks, config
-from fastnn.kernels._jit import kernel
+from fastnn.kernels._jit import kernel, serial_kernel
 
 
-@kernel
-def _sgd_update(param, grad, lr, weight_decay):
-    for i in prange(param.shape[0]):
+#: Elements per parallel chunk of an update (each chunk owns its slice).
+CHUNK = 4096
+
+
+@serial_kernel
+def sgd_range(param, grad, lr, weight_decay, start, stop):
+    """SGD on ``param[start:stop]``."""
+    for i in range(start, stop):
         g = grad[i] + weight_decay * param[i]
         param[i] -= lr * g
 
 
-@kernel
-def _momentum_update(param, grad, velocity, lr, momentum, nesterov, weight_decay):
-    for i in prange(param.shape[0]):
+@serial_kernel
+def momentum_range(param, grad, velocity, lr, momentum, nesterov, weight_decay, start, stop):
+    """(Nesterov) momentum on ``param[start:stop]``."""
+    for i in range(start, stop):
         g = grad[i] + weight_decay * param[i]
         v = momentum * velocity[i] - lr * g
         velocity[i] = v
@@ -48,15 +54,40 @@ def _momentum_update(param, grad, velocity, lr, momentum, nesterov, weight_decay
             param[i] += v
 
 
-@kernel
-def _adam_update(param, grad, m, v, lr_t, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay):
-    for i in prange(param.shape[0]):
+@serial_kernel
+def adam_range(param, grad, m, v, lr_t, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
+               weight_decay, start, stop):
+    """Adam on ``param[start:stop]`` with the bias-corrected step size ``lr_t``."""
+    for i in range(start, stop):
         g = grad[i] + weight_decay * param[i]
         mi = beta1 * m[i] + one_minus_beta1 * g
         vi = beta2 * v[i] + one_minus_beta2 * (g * g)
         m[i] = mi
         v[i] = vi
         param[i] -= lr_t * mi / (np.sqrt(vi) + eps)
+
+
+@kernel
+def _sgd_update(param, grad, lr, weight_decay):
+    n = param.shape[0]
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        sgd_range(param, grad, lr, weight_decay, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@kernel
+def _momentum_update(param, grad, velocity, lr, momentum, nesterov, weight_decay):
+    n = param.shape[0]
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        momentum_range(param, grad, velocity, lr, momentum, nesterov, weight_decay,
+                       c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@kernel
+def _adam_update(param, grad, m, v, lr_t, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay):
+    n = param.shape[0]
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        adam_range(param, grad, m, v, lr_t, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
+                   weight_decay, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
 def _flat(arr):
