@@ -13,6 +13,10 @@ function's qualified name and does not include compiler options
 function with its own ``__qualname__``; otherwise the two builds would
 overwrite each other's cache entries and one of them would silently run the
 other's code.
+
+Caveat (Numba's, documented in its caching notes): a cached kernel is not
+invalidated when a kernel it calls changes in *another* file.  After editing
+a kernel module during development, delete ``fastnn/**/__pycache__``.
 """
 
 from __future__ import annotations
@@ -38,8 +42,20 @@ class KernelPair(NamedTuple):
         return self.parallel if parallel else self.serial
 
 
-def _renamed_copy(fn: types.FunctionType, suffix: str) -> types.FunctionType:
-    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
+def _build_copy(fn: types.FunctionType, suffix: str, parallel: bool) -> types.FunctionType:
+    """Copy ``fn`` with its own qualname and globals in which every KernelPair is one build.
+
+    A kernel that calls another kernel pair (say the fused training loop
+    calling ``_dense_forward``) thus calls the serial build from its serial
+    build and the parallel build from its parallel one.  The globals are a
+    snapshot taken at decoration time, so callees must be defined (or
+    imported) above their callers, as they are anyway in a module.
+    """
+    namespace = dict(fn.__globals__)
+    for name, value in fn.__globals__.items():
+        if isinstance(value, KernelPair):
+            namespace[name] = value.pick(parallel)
+    copy = types.FunctionType(fn.__code__, namespace, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
     copy.__qualname__ = fn.__qualname__ + suffix
     copy.__module__ = fn.__module__
     copy.__doc__ = fn.__doc__
@@ -48,8 +64,8 @@ def _renamed_copy(fn: types.FunctionType, suffix: str) -> types.FunctionType:
 
 def kernel(fn: types.FunctionType) -> KernelPair:
     """Compile ``fn`` serially and with ``parallel=True``; both cached on disk."""
-    serial = njit(parallel=False, **JIT_OPTIONS)(fn)
-    parallel = njit(parallel=True, **JIT_OPTIONS)(_renamed_copy(fn, "__parallel"))
+    serial = njit(parallel=False, **JIT_OPTIONS)(_build_copy(fn, "", parallel=False))
+    parallel = njit(parallel=True, **JIT_OPTIONS)(_build_copy(fn, "__parallel", parallel=True))
     _COMPILED.extend([serial, parallel])
     return KernelPair(serial, parallel)
 

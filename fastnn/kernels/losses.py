@@ -28,27 +28,43 @@ def _sum_rows(partial):
     return total
 
 
-@kernel
-def _loss_sum(p, y, code, eps):
-    """Sum over all elements of the per-element loss (float64); see :func:`loss_value`."""
-    n, k = p.shape
+@serial_kernel
+def loss_row_sum(p, y, code, eps):
+    """Sum over one row of the per-element loss, in float64 (before the sign and the mean)."""
     one = p.dtype.type(1.0)
     hi = one - eps
+    s = 0.0
+    if code == MSE:
+        for j in range(p.shape[0]):
+            diff = np.float64(p[j]) - np.float64(y[j])
+            s += diff * diff
+    else:
+        for j in range(p.shape[0]):
+            pc = np.float64(min(max(p[j], eps), hi))  # log(0) never happens
+            t = np.float64(y[j])
+            s += t * np.log(pc)
+            if code == BINARY_CROSSENTROPY:
+                s += (1.0 - t) * np.log(1.0 - pc)
+    return s
+
+
+@serial_kernel
+def loss_from_sum(total, code, n_rows, n_elements):
+    """Turn the float64 sum of :func:`loss_row_sum` over all rows into the loss value."""
+    if code == MSE:
+        return total / n_elements
+    if code == BINARY_CROSSENTROPY:
+        return -total / n_elements
+    return -total / n_rows
+
+
+@kernel
+def _loss_sum(p, y, code, eps):
+    """Sum of :func:`loss_row_sum` over rows: one partial sum per row, then summed in row order."""
+    n = p.shape[0]
     partial = np.empty(n, dtype=np.float64)
     for i in prange(n):
-        s = 0.0
-        if code == MSE:
-            for j in range(k):
-                diff = np.float64(p[i, j]) - np.float64(y[i, j])
-                s += diff * diff
-        else:
-            for j in range(k):
-                pc = min(max(p[i, j], eps), hi)  # log(0) never happens
-                t = np.float64(y[i, j])
-                s += t * np.log(np.float64(pc))
-                if code == BINARY_CROSSENTROPY:
-                    s += (1.0 - t) * np.log(1.0 - np.float64(pc))
-        partial[i] = s
+        partial[i] = loss_row_sum(p[i], y[i], code, eps)
     return _sum_rows(partial)
 
 
@@ -84,13 +100,7 @@ def _loss(y_pred, y_true, code):
     args = _checks.loss_args(y_pred, y_true)
     p, y = args.y_pred, args.y_true
     total = _loss_sum.pick(config.use_parallel(p.size) and p.shape[0] > 1)(p, y, code, _eps(p.dtype))
-    if code == MSE:
-        value = total / p.size
-    elif code == BINARY_CROSSENTROPY:
-        value = -total / p.size
-    else:
-        value = -total / p.shape[0]
-    return p.dtype.type(value)
+    return p.dtype.type(loss_from_sum(total, code, p.shape[0], p.size))
 
 
 def _delta_scale(p, code):

@@ -1,0 +1,269 @@
+"""Fused loops: whole epochs of training, and inference, in compiled code.
+
+A network is described by
+
+- ``theta``: every parameter in one flat array; layer ``l`` has its weight
+  matrix ``w`` (``d x k``, row-major) at ``layout[l, W_OFF]`` followed by its
+  bias ``b`` (``k``) at ``layout[l, B_OFF]``;
+- ``layout``: an int64 array of shape (n_layers, 6) with the columns
+  ``N_IN, N_OUT, ACT, W_OFF, B_OFF, A_COL`` (``A_COL`` is the sum of the
+  widths of the layers before ``l``: layer ``l``'s activations for a batch
+  live at ``abuf[batch_size * A_COL :]``).
+
+Every buffer is allocated once per fit by :class:`fastnn.model.Sequential`
+and passed in; the loops never allocate per batch.  The math is the row
+helpers of :mod:`fastnn.kernels.dense`, :mod:`~fastnn.kernels.losses` and
+:mod:`~fastnn.kernels.optim`, the same code the single-kernel API runs, and
+every parallel loop owns the rows it writes, so results do not depend on the
+number of threads.
+
+Semantics (the NumPy backend's per-batch loop in :mod:`fastnn.model` follows
+the same steps with :mod:`fastnn.reference`):
+
+1. for each epoch, the learning rate is ``lr / (1 + decay * epoch)``;
+2. batches are consecutive slices of the epoch's row order ``perms[e]``
+   (or of ``0..n-1`` when ``perms`` is empty); the last one may be partial;
+3. each batch: forward, loss (before the update), output delta, backward,
+   one optimizer step (Adam's step counter counts batches);
+4. the epoch loss is the sample-weighted mean of the batch losses;
+5. a non-finite batch loss stops the loop and restores the parameters and
+   optimizer state of the start of that epoch;
+6. with validation data the validation loss is computed after each epoch;
+   with ``patience >= 0`` the monitored loss (validation if given, else
+   training) drives early stopping and ``best`` keeps the best parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from fastnn.kernels._jit import kernel
+from fastnn.kernels.activations import activation_backward_row
+from fastnn.kernels.dense import dense_forward_row, grad_b_sum, grad_w_row, grad_x_row
+from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
+from fastnn.kernels.optim import CHUNK, adam_range, momentum_range, sgd_range
+from fastnn.losses import BINARY_CROSSENTROPY, MSE
+from fastnn.optim import ADAM_CODE, MOMENTUM_CODE
+
+# columns of ``layout``
+N_IN, N_OUT, ACT, W_OFF, B_OFF, A_COL = range(6)
+# entries of ``hyper`` (float64)
+H_LR, H_DECAY, H_MOMENTUM, H_NESTEROV, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_MIN_DELTA = range(9)
+N_HYPER = 9
+# entries of ``early`` (float64): best monitored loss, epochs without improvement, best epoch
+E_BEST, E_WAIT, E_BEST_EPOCH = range(3)
+# status codes returned by train_epochs
+OK, NON_FINITE, STOPPED_EARLY = range(3)
+
+
+@kernel
+def forward_batch(x, theta, layout, abuf, batch_size):
+    """Forward pass of ``x`` (nb rows) through every layer; returns the output view (nb, k_last)."""
+    nb = x.shape[0]
+    inp = x
+    for l in range(layout.shape[0]):
+        d = layout[l, N_IN]
+        k = layout[l, N_OUT]
+        w = theta[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
+        b = theta[layout[l, B_OFF]:layout[l, B_OFF] + k]
+        start = batch_size * layout[l, A_COL]
+        out = abuf[start:start + nb * k].reshape((nb, k))
+        act = layout[l, ACT]
+        for i in prange(nb):
+            dense_forward_row(inp[i], w, b, out[i], act)
+        inp = out
+    return inp
+
+
+@kernel
+def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size):
+    """Back-propagate ``dbuf`` (holding dL/dz of the last layer, nb rows) into ``grad``."""
+    nb = x.shape[0]
+    n_layers = layout.shape[0]
+    cur = dbuf
+    other = dbuf_other
+    for l in range(n_layers - 1, -1, -1):
+        d = layout[l, N_IN]
+        k = layout[l, N_OUT]
+        delta = cur[:nb * k].reshape((nb, k))
+        if l < n_layers - 1:  # cur holds dL/da of this layer: turn it into dL/dz
+            a_start = batch_size * layout[l, A_COL]
+            a = abuf[a_start:a_start + nb * k].reshape((nb, k))
+            act = layout[l, ACT]
+            for i in prange(nb):
+                activation_backward_row(a[i], delta[i], delta[i], act)
+        if l == 0:
+            inp = x
+        else:
+            p_start = batch_size * layout[l - 1, A_COL]
+            inp = abuf[p_start:p_start + nb * d].reshape((nb, d))
+        gw = grad[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
+        for p in prange(d):
+            grad_w_row(inp, delta, p, gw[p])
+        grad_b_sum(delta, grad[layout[l, B_OFF]:layout[l, B_OFF] + k])
+        if l > 0:
+            w = theta[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
+            gx = other[:nb * d].reshape((nb, d))
+            for i in prange(nb):
+                grad_x_row(delta[i], w, gx[i])
+            cur, other = other, cur
+
+
+@kernel
+def update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, start, stop):
+    """One optimizer step on ``theta[start:stop]`` (chunks of CHUNK elements in parallel)."""
+    t = theta.dtype.type
+    n_chunks = (stop - start + CHUNK - 1) // CHUNK
+    if opt_code == ADAM_CODE:
+        beta1 = hyper[H_BETA1]
+        beta2 = hyper[H_BETA2]
+        fstep = np.float64(step)
+        lr_t = lr * np.sqrt(1.0 - beta2 ** fstep) / (1.0 - beta1 ** fstep)
+        for c in prange(n_chunks):
+            lo = start + c * CHUNK
+            adam_range(theta, grad, s1, s2, t(lr_t), t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2),
+                       t(hyper[H_EPS]), t(weight_decay), lo, min(stop, lo + CHUNK))
+    elif opt_code == MOMENTUM_CODE:
+        nesterov = hyper[H_NESTEROV] != 0.0
+        for c in prange(n_chunks):
+            lo = start + c * CHUNK
+            momentum_range(theta, grad, s1, t(lr), t(hyper[H_MOMENTUM]), nesterov, t(weight_decay),
+                           lo, min(stop, lo + CHUNK))
+    else:
+        for c in prange(n_chunks):
+            lo = start + c * CHUNK
+            sgd_range(theta, grad, t(lr), t(weight_decay), lo, min(stop, lo + CHUNK))
+
+
+@kernel
+def gather_rows(src, rows, start, out):
+    """``out[i] = src[rows[start + i]]`` for the nb rows of ``out`` (rows empty: identity order)."""
+    nb, width = out.shape
+    for i in prange(nb):
+        r = rows[start + i] if rows.shape[0] > 0 else start + i
+        for j in range(width):
+            out[i, j] = src[r, j]
+
+
+@kernel
+def dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, rowloss):
+    """Loss of the whole data set, evaluated in batches of ``batch_size`` rows (float64)."""
+    n, d0 = X.shape
+    k_last = Y.shape[1]
+    no_rows = np.empty(0, dtype=np.int64)
+    total = 0.0
+    for start in range(0, n, batch_size):
+        nb = min(batch_size, n - start)
+        x = xb[:nb * d0].reshape((nb, d0))
+        y = yb[:nb * k_last].reshape((nb, k_last))
+        gather_rows(X, no_rows, start, x)
+        gather_rows(Y, no_rows, start, y)
+        out = forward_batch(x, theta, layout, abuf, batch_size)
+        for i in prange(nb):
+            rowloss[i] = loss_row_sum(out[i], y[i], loss_code, eps)
+        total += _sum_rows(rowloss[:nb])
+    return loss_from_sum(total, loss_code, n, n * k_last)
+
+
+@kernel
+def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
+    """Network output for every row of ``X`` into ``out`` (n, k_last), in batches."""
+    n, d0 = X.shape
+    k_last = out.shape[1]
+    no_rows = np.empty(0, dtype=np.int64)
+    for start in range(0, n, batch_size):
+        nb = min(batch_size, n - start)
+        x = xb[:nb * d0].reshape((nb, d0))
+        gather_rows(X, no_rows, start, x)
+        res = forward_batch(x, theta, layout, abuf, batch_size)
+        for i in prange(nb):
+            for j in range(k_last):
+                out[start + i, j] = res[i, j]
+
+
+@kernel
+def train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, opt_code, hyper,
+                 eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv,
+                 xb, yb, abuf, dbuf, dbuf_other, rowloss, losses, val_losses, early):
+    """Train for up to ``n_epochs`` epochs; returns ``(epochs_done, status, step)``.
+
+    ``perms`` is (n_epochs, n) row orders, or (0, n) for the identity order.
+    ``snapshot`` has room for 3 * P values (theta, s1, s2) when there is more
+    than one batch per epoch; ``best`` has P values when ``patience >= 0``.
+    ``losses``/``val_losses`` receive one value per epoch run.
+    """
+    n, d0 = X.shape
+    k_last = Y.shape[1]
+    n_params = theta.shape[0]
+    n_layers = layout.shape[0]
+    last_act = layout[n_layers - 1, ACT]
+    n_batches = (n + batch_size - 1) // batch_size
+    shuffle = perms.shape[0] > 0
+    no_rows = np.empty(0, dtype=np.int64)
+    weight_decay = hyper[H_WEIGHT_DECAY]
+    step = step0
+    for e in range(n_epochs):
+        epoch = epoch0 + e
+        step_at_start = step
+        if n_batches > 1:  # to undo the epoch if it diverges
+            snapshot[:n_params] = theta
+            snapshot[n_params:n_params + s1.shape[0]] = s1
+            snapshot[2 * n_params:2 * n_params + s2.shape[0]] = s2
+        lr = hyper[H_LR] / (1.0 + hyper[H_DECAY] * epoch)
+        rows = perms[e] if shuffle else no_rows
+        total = 0.0
+        for bi in range(n_batches):
+            start = bi * batch_size
+            nb = min(batch_size, n - start)
+            x = xb[:nb * d0].reshape((nb, d0))
+            y = yb[:nb * k_last].reshape((nb, k_last))
+            gather_rows(X, rows, start, x)
+            gather_rows(Y, rows, start, y)
+            out = forward_batch(x, theta, layout, abuf, batch_size)
+            for i in prange(nb):
+                rowloss[i] = loss_row_sum(out[i], y[i], loss_code, eps)
+            batch_loss = loss_from_sum(_sum_rows(rowloss[:nb]), loss_code, nb, nb * k_last)
+            if not np.isfinite(batch_loss):
+                if n_batches > 1:
+                    theta[:] = snapshot[:n_params]
+                    s1[:] = snapshot[n_params:n_params + s1.shape[0]]
+                    s2[:] = snapshot[2 * n_params:2 * n_params + s2.shape[0]]
+                return e, NON_FINITE, step_at_start
+            total += batch_loss * nb
+            # dL/dz of the output layer: (p - y) * scale, then f'(z) for MSE
+            delta = dbuf[:nb * k_last].reshape((nb, k_last))
+            if loss_code == MSE:
+                scale = theta.dtype.type(2.0) / theta.dtype.type(nb * k_last)
+            elif loss_code == BINARY_CROSSENTROPY:
+                scale = theta.dtype.type(1.0) / theta.dtype.type(nb * k_last)
+            else:
+                scale = theta.dtype.type(1.0) / theta.dtype.type(nb)
+            for i in prange(nb):
+                scaled_difference_row(out[i], y[i], delta[i], scale)
+                if loss_code == MSE:
+                    activation_backward_row(out[i], delta[i], delta[i], last_act)
+            backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size)
+            step += 1
+            for l in range(n_layers):
+                w_start = layout[l, W_OFF]
+                b_start = layout[l, B_OFF]
+                b_stop = b_start + layout[l, N_OUT]
+                update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, w_start, b_start)
+                update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, 0.0, b_start, b_stop)
+        losses[e] = total / n
+        monitored = losses[e]
+        if Xv.shape[0] > 0:
+            val_losses[e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, rowloss)
+            monitored = val_losses[e]
+        if patience >= 0:
+            if monitored < early[E_BEST] - hyper[H_MIN_DELTA]:
+                early[E_BEST] = monitored
+                early[E_WAIT] = 0.0
+                early[E_BEST_EPOCH] = epoch
+                best[:] = theta
+            else:
+                early[E_WAIT] += 1.0
+                if early[E_WAIT] >= patience:
+                    return e + 1, STOPPED_EARLY, step
+    return n_epochs, OK, step

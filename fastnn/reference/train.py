@@ -1,0 +1,175 @@
+"""The training loop in plain NumPy: the reference twin of :mod:`fastnn.kernels.train`.
+
+Same functions, same signatures, same semantics (see that module's
+docstring), written the way the seed tutorials write it: one batch at a
+time, one layer at a time, with NumPy expressions and the reference
+formulas.  The arguments come from :class:`fastnn.model.Sequential`, which
+has validated them, so nothing here re-validates; buffers the compiled loop
+needs (``xb``, ``abuf``, ...) are accepted and ignored, because the
+straightforward code simply allocates its temporaries.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fastnn.losses import BINARY_CROSSENTROPY, MSE
+from fastnn.optim import ADAM_CODE, MOMENTUM_CODE
+from fastnn.reference.activations import _backward, _forward
+
+N_IN, N_OUT, ACT, W_OFF, B_OFF, A_COL = range(6)
+H_LR, H_DECAY, H_MOMENTUM, H_NESTEROV, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_MIN_DELTA = range(9)
+E_BEST, E_WAIT, E_BEST_EPOCH = range(3)
+OK, NON_FINITE, STOPPED_EARLY = range(3)
+
+
+def layer_params(theta, layout, l):
+    """Views of layer ``l``'s weight matrix (d, k) and bias (k,) inside the flat ``theta``."""
+    d, k = layout[l, N_IN], layout[l, N_OUT]
+    w = theta[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape(d, k)
+    b = theta[layout[l, B_OFF]:layout[l, B_OFF] + k]
+    return w, b
+
+
+def forward(x, theta, layout):
+    """Activations of every layer for the batch ``x``: ``[a_0, ..., a_last]``."""
+    activations = []
+    a = x
+    for l in range(layout.shape[0]):
+        w, b = layer_params(theta, layout, l)
+        a = _forward(a @ w + b, layout[l, ACT])
+        activations.append(a)
+    return activations
+
+
+def batch_loss_sum(p, y, loss_code, eps):
+    """Float64 sum of the per-element loss (before the sign and the mean)."""
+    p = p.astype(np.float64)
+    y = y.astype(np.float64)
+    if loss_code == MSE:
+        return float(np.sum((p - y) ** 2))
+    p = np.clip(p, float(eps), 1 - float(eps))
+    if loss_code == BINARY_CROSSENTROPY:
+        return float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(np.sum(y * np.log(p)))
+
+
+def loss_from_sum(total, loss_code, n_rows, n_elements):
+    """Loss value from :func:`batch_loss_sum`: MSE and binary CE average over elements, categorical over rows."""
+    if loss_code == MSE:
+        return total / n_elements
+    if loss_code == BINARY_CROSSENTROPY:
+        return -total / n_elements
+    return -total / n_rows
+
+
+def output_delta(p, y, loss_code, last_act):
+    """dL/dz of the output layer for a batch (mean loss over this batch)."""
+    if loss_code == MSE:
+        return _backward(p, 2 * (p - y) / p.size, last_act)
+    if loss_code == BINARY_CROSSENTROPY:
+        return (p - y) / p.size
+    return (p - y) / p.shape[0]
+
+
+def backward(x, y, theta, grad, layout, activations, loss_code):
+    """Fill ``grad`` (flat, same layout as ``theta``) with the batch's gradient."""
+    n_layers = layout.shape[0]
+    delta = output_delta(activations[-1], y, loss_code, layout[n_layers - 1, ACT])
+    for l in range(n_layers - 1, -1, -1):
+        inp = x if l == 0 else activations[l - 1]
+        w, _ = layer_params(theta, layout, l)
+        grad_w, grad_b = layer_params(grad, layout, l)
+        grad_w[...] = inp.T @ delta
+        grad_b[...] = delta.sum(axis=0)
+        if l > 0:
+            delta = _backward(activations[l - 1], delta @ w.T, layout[l - 1, ACT])
+
+
+def update(theta, grad, s1, s2, layout, opt_code, hyper, lr, step):
+    """One optimizer step on every layer; the L2 penalty applies to weights, not biases.
+
+    ``hyper`` holds Python floats (weak scalars): float32 parameters stay float32.
+    """
+    weight_decay = hyper[H_WEIGHT_DECAY]
+    for l in range(layout.shape[0]):
+        for part, wd in zip(range(2), (weight_decay, 0.0)):
+            start = layout[l, W_OFF] if part == 0 else layout[l, B_OFF]
+            stop = layout[l, B_OFF] if part == 0 else layout[l, B_OFF] + layout[l, N_OUT]
+            p, g = theta[start:stop], grad[start:stop] + wd * theta[start:stop]
+            if opt_code == ADAM_CODE:
+                beta1, beta2, eps = hyper[H_BETA1], hyper[H_BETA2], hyper[H_EPS]
+                m, v = s1[start:stop], s2[start:stop]
+                m[...] = beta1 * m + (1 - beta1) * g
+                v[...] = beta2 * v + (1 - beta2) * g * g
+                lr_t = lr * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
+                p -= lr_t * m / (np.sqrt(v) + eps)
+            elif opt_code == MOMENTUM_CODE:
+                momentum = hyper[H_MOMENTUM]
+                velocity = s1[start:stop]
+                velocity[...] = momentum * velocity - lr * g
+                if hyper[H_NESTEROV]:
+                    p += momentum * velocity - lr * g
+                else:
+                    p += velocity
+            else:
+                p -= lr * g
+
+
+def dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, rowloss):
+    """Loss of the whole data set, evaluated in batches of ``batch_size`` rows."""
+    total = 0.0
+    for start in range(0, X.shape[0], batch_size):
+        x, y = X[start:start + batch_size], Y[start:start + batch_size]
+        total += batch_loss_sum(forward(x, theta, layout)[-1], y, loss_code, eps)
+    return loss_from_sum(total, loss_code, X.shape[0], Y.size)
+
+
+def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
+    """Network output for every row of ``X`` into ``out``, in batches."""
+    for start in range(0, X.shape[0], batch_size):
+        out[start:start + batch_size] = forward(X[start:start + batch_size], theta, layout)[-1]
+
+
+def train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, opt_code, hyper,
+                 eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv,
+                 xb, yb, abuf, dbuf, dbuf_other, rowloss, losses, val_losses, early):
+    """Train for up to ``n_epochs`` epochs; returns ``(epochs_done, status, step)``."""
+    n = X.shape[0]
+    step = step0
+    hyper = [float(h) for h in hyper]  # Python floats keep float32 math in float32 (NEP 50)
+    for e in range(n_epochs):
+        epoch = epoch0 + e
+        saved = (theta.copy(), s1.copy(), s2.copy(), step)  # to undo the epoch if it diverges
+        lr = hyper[H_LR] / (1 + hyper[H_DECAY] * epoch)
+        order = perms[e] if perms.shape[0] > 0 else np.arange(n)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            rows = order[start:start + batch_size]
+            x, y = X[rows], Y[rows]
+            activations = forward(x, theta, layout)
+            batch_loss = loss_from_sum(batch_loss_sum(activations[-1], y, loss_code, eps), loss_code, len(y), y.size)
+            if not math.isfinite(batch_loss):
+                theta[...], s1[...], s2[...], step = saved
+                return e, NON_FINITE, step
+            total += batch_loss * len(y)
+            backward(x, y, theta, grad, layout, activations, loss_code)
+            step += 1
+            update(theta, grad, s1, s2, layout, opt_code, hyper, lr, step)
+        losses[e] = total / n
+        monitored = losses[e]
+        if Xv.shape[0] > 0:
+            val_losses[e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, rowloss)
+            monitored = val_losses[e]
+        if patience >= 0:
+            if monitored < early[E_BEST] - hyper[H_MIN_DELTA]:
+                early[E_BEST], early[E_WAIT], early[E_BEST_EPOCH] = monitored, 0, epoch
+                best[...] = theta
+            else:
+                early[E_WAIT] += 1
+                if early[E_WAIT] >= patience:
+                    return e + 1, STOPPED_EARLY, step
+    return n_epochs, OK, step
+
