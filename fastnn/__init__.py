@@ -1,23 +1,39 @@
 """fastnn: fast dense neural networks on the CPU.
 
-Numba kernels (:mod:`fastnn.kernels`) with a plain-NumPy reference twin
-(:mod:`fastnn.reference`) that has the same functions and signatures and is
-the correctness oracle for every kernel.
+- :class:`Sequential` / :class:`Dense`: the model API (``fit``, ``predict``,
+  ``evaluate``, ``save``; :func:`load`), on the ``"numba"`` backend (fused
+  compiled training loops) or the ``"numpy"`` reference backend.
+- :class:`SGD`, :class:`Adam`: optimizers.
+- :mod:`fastnn.kernels`: the Numba kernels; :mod:`fastnn.reference`: their
+  plain-NumPy twin with the same functions and signatures, the correctness
+  oracle for every kernel.
 """
 
 from fastnn import activations, config, losses
 from fastnn.activations import ACTIVATIONS
 from fastnn.config import get_num_threads, set_num_threads, threads
+from fastnn.history import History
+from fastnn.initializers import INITIALIZERS
+from fastnn.io import load_model as load
 from fastnn.losses import LOSSES
+from fastnn.model import Dense, Sequential
+from fastnn.optim import SGD, Adam
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "Adam",
+    "Dense",
+    "History",
+    "INITIALIZERS",
     "LOSSES",
+    "SGD",
+    "Sequential",
     "activations",
     "config",
     "get_num_threads",
+    "load",
     "losses",
     "set_num_threads",
     "threads",
