@@ -136,7 +136,18 @@ def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
 def train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, opt_code, hyper,
                  eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv,
                  xb, yb, abuf, dbuf, dbuf_other, rowloss, losses, val_losses, early):
-    """Train for up to ``n_epochs`` epochs; returns ``(epochs_done, status, step)``."""
+    """Train for up to ``n_epochs`` epochs; returns ``(epochs_done, status, step)``.
+
+    A diverging fit overflows; like the compiled loop, this one says nothing
+    about it and lets the non-finite loss stop the fit (which warns once).
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, opt_code, hyper,
+                             eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv, losses, val_losses, early)
+
+
+def _train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, opt_code, hyper,
+                  eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv, losses, val_losses, early):
     n = X.shape[0]
     step = step0
     hyper = [float(h) for h in hyper]  # Python floats keep float32 math in float32 (NEP 50)
@@ -161,7 +172,7 @@ def train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_
         losses[e] = total / n
         monitored = losses[e]
         if Xv.shape[0] > 0:
-            val_losses[e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, rowloss)
+            val_losses[e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, None, None, None, None)
             monitored = val_losses[e]
         if patience >= 0:
             if monitored < early[E_BEST] - hyper[H_MIN_DELTA]:
