@@ -1,0 +1,210 @@
+"""The ``fastnn`` command line.
+
+::
+
+    fastnn demo NAME [--backend numba|numpy] [--dtype float64|float32] [--seed N] [--plots DIR]
+    fastnn demo all  [...]
+    fastnn demo --list
+
+(also ``python -m fastnn ...``).  Exit status: 0 on success, 2 on bad usage
+(unknown demo, bad option value, unwritable plots directory, matplotlib
+missing for ``--plots``), 130 when interrupted, 1 when stdout is closed early
+(``fastnn demo all | head``).  Usage errors are one line on
+stderr, without a traceback.
+
+Adding a subcommand: write ``_add_<name>_parser(subparsers)`` that adds its
+parser and sets ``handler=`` to a function ``(args) -> int``, and append it
+to :data:`SUBCOMMANDS`.  A handler reports bad input by raising
+:class:`UsageError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+#: Exit statuses.
+EXIT_OK, EXIT_BROKEN_PIPE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad input from the command line: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage dump) and raise :class:`UsageError`."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# ----------------------------------------------------------------------
+# demo
+# ----------------------------------------------------------------------
+
+
+def _add_demo_parser(subparsers) -> None:
+    from fastnn.demos import DEMOS
+
+    parser = subparsers.add_parser(
+        "demo", help="run the seed-tutorial demos",
+        description="Run a seed-tutorial demo and print its report: " + ", ".join(DEMOS) + ", or all.",
+    )
+    parser.add_argument("name", nargs="?", metavar="NAME", help=f"one of {', '.join(DEMOS)}, or 'all'")
+    parser.add_argument("--list", action="store_true", help="list the demos and exit")
+    parser.add_argument("--backend", choices=("numba", "numpy"), default="numba",
+                        help="numba: compiled kernels (default); numpy: the plain-NumPy reference")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                        help="precision of the models (default float64)")
+    parser.add_argument("--seed", type=_non_negative_int, default=None, metavar="N",
+                        help="first model seed, for demos that draw their initial weights (xor)")
+    parser.add_argument("--plots", metavar="DIR", default=None,
+                        help="write PNG plots into DIR (created if needed; needs matplotlib)")
+    parser.set_defaults(handler=_run_demo_command)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _demo_names(args) -> list[str]:
+    """The demos to run, validated against the registry and the options."""
+    from fastnn.demos import DEMOS
+
+    if args.name is None:
+        raise UsageError("give a demo name (" + ", ".join(DEMOS) + ", all) or --list")
+    if args.name == "all":
+        return list(DEMOS)
+    if args.name not in DEMOS:
+        raise UsageError(f"unknown demo {args.name!r}; choose from {', '.join(DEMOS)}, all "
+                         "(or see 'fastnn demo --list')")
+    if args.seed is not None and not DEMOS[args.name].uses_seed:
+        users = ", ".join(n for n, s in DEMOS.items() if s.uses_seed)
+        raise UsageError(f"--seed has no effect on the {args.name!r} demo (the seed tutorial fixes "
+                         f"its data and initial weights); it applies to: {users}")
+    return [args.name]
+
+
+def prepare_plot_dir(path) -> str:
+    """Create ``path`` if needed and check that files can be written in it.
+
+    Returns
+    -------
+    str
+        The directory path.
+
+    Raises
+    ------
+    UsageError
+        When matplotlib is missing, or the directory cannot be created or
+        written to.
+    """
+    from fastnn.plot import MissingMatplotlibError, require_matplotlib
+
+    try:
+        require_matplotlib()
+    except MissingMatplotlibError as exc:
+        raise UsageError(f"--plots: {exc}") from None
+    path = os.fspath(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except FileExistsError:
+        raise UsageError(f"--plots: cannot use {path!r}: it exists and is not a directory") from None
+    except OSError as exc:
+        raise UsageError(f"--plots: cannot write to {path!r}: {exc.strerror or exc}") from None
+    return path
+
+
+def _run_demo_command(args) -> int:
+    from fastnn.demos import DEMOS, format_result, run_demo
+
+    if args.list:
+        width = max(map(len, DEMOS))
+        for name, spec in DEMOS.items():
+            print(f"{name:{width}s}  {spec.description}")
+        print(f"{'all':{width}s}  run every demo in turn")
+        return EXIT_OK
+    names = _demo_names(args)
+    plot_dir = prepare_plot_dir(args.plots) if args.plots is not None else None
+    for i, name in enumerate(names):
+        seed = args.seed if DEMOS[name].uses_seed else None
+        result = run_demo(name, backend=args.backend, dtype=args.dtype, seed=seed)
+        if i:
+            print()
+        print(format_result(result), flush=True)
+        if plot_dir is not None:
+            _save_plots(result, plot_dir)
+    return EXIT_OK
+
+
+def _save_plots(result, directory) -> None:
+    from fastnn.plot import save_demo_plots
+
+    try:
+        paths = save_demo_plots(result, directory)
+    except OSError as exc:  # e.g. the directory was removed or the disk filled up meanwhile
+        raise UsageError(f"--plots: could not write the plots to {directory!r}: {exc.strerror or exc}") from None
+    print(f"Plots: {len(paths)} PNG files in {directory}: " + ", ".join(os.path.basename(p) for p in paths),
+          flush=True)
+
+
+# ----------------------------------------------------------------------
+# the parser and the entry point
+# ----------------------------------------------------------------------
+
+#: Functions that each add one subcommand to the parser.
+SUBCOMMANDS = [_add_demo_parser]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fastnn`` argument parser with every subcommand of :data:`SUBCOMMANDS`."""
+    from fastnn import __version__
+
+    parser = _Parser(prog="fastnn", description="fastnn: dense neural networks on the CPU (Numba).")
+    parser.add_argument("--version", action="version", version=f"fastnn {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success, 2 on a usage error, 130 when interrupted, 1 when stdout
+        was closed early.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except UsageError as exc:
+        print(f"fastnn: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fastnn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except BrokenPipeError:  # e.g. "fastnn demo all | head": stop quietly (Python docs' recipe)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
