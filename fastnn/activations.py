@@ -18,18 +18,19 @@ relu        max(z, 0)                       1 if a > 0 else 0
 sigmoid     1 / (1 + exp(-z))               a (1 - a)
 tanh        tanh(z)                         1 - a**2
 softmax     exp(z_j) / sum_k exp(z_k)       Jacobian diag(a) - a a^T (row-wise)
+exp         exp(z)                          a  (the Poisson output layer)
 ==========  ==============================  =============================
 """
 
 from __future__ import annotations
 
 #: Registered activation names; the position of a name is its integer code.
-ACTIVATIONS: tuple[str, ...] = ("identity", "relu", "sigmoid", "tanh", "softmax")
+ACTIVATIONS: tuple[str, ...] = ("identity", "relu", "sigmoid", "tanh", "softmax", "exp")
 
-IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = range(len(ACTIVATIONS))
+IDENTITY, RELU, SIGMOID, TANH, SOFTMAX, EXP = range(len(ACTIVATIONS))
 
 #: Activations applied element by element (their derivative is elementwise too).
-ELEMENTWISE_ACTIVATIONS: tuple[str, ...] = ("identity", "relu", "sigmoid", "tanh")
+ELEMENTWISE_ACTIVATIONS: tuple[str, ...] = ("identity", "relu", "sigmoid", "tanh", "exp")
 
 #: Common aliases accepted on input (scikit-learn calls the sigmoid "logistic").
 ALIASES: dict[str, str] = {"linear": "identity", "logistic": "sigmoid"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.losses import CATEGORICAL_CROSSENTROPY, LossSpec
+from fastnn.losses import CATEGORICAL_CROSSENTROPY, POISSON, LossSpec
 
 
 def _numeric_array(name: str, value) -> np.ndarray:
@@ -83,6 +83,8 @@ def check_targets(name: str, y, dtype: np.dtype, n_samples: int, n_outputs: int,
         arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinity (after conversion to {np.dtype(dtype)})")
-    if spec.output_activation is not None and (arr.min() < 0 or arr.max() > 1):
+    if spec.is_classification and (arr.min() < 0 or arr.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for loss {spec.name!r}, got values in [{arr.min()}, {arr.max()}]")
+    if spec.code == POISSON and arr.min() < 0:
+        raise ValueError(f"{name} must be >= 0 for loss 'poisson' (counts or rates), got a minimum of {arr.min()}")
     return arr

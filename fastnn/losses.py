@@ -12,11 +12,13 @@ mse                       mean over all elements of (p - y)**2          any (not
 binary_crossentropy       -mean over all elements of                    sigmoid              (p - y) / size
                           y log p + (1 - y) log(1 - p)
 categorical_crossentropy  -sum(y log p) / n_samples                     softmax              (p - y) / n_samples
+poisson                   mean over all elements of p - y log p         exp                  (p - y) / size
 ========================  ============================================  ===================  ======================
 
 Cross-entropy clips ``p`` to ``[eps, 1 - eps]`` with ``eps`` the machine
 epsilon of the dtype (as scikit-learn does), so predictions of exactly 0 or 1
-give a finite loss.
+give a finite loss; Poisson clips ``p`` below at ``eps`` for the same reason.
+Poisson targets must be >= 0 (counts or rates).
 """
 
 from __future__ import annotations
@@ -52,9 +54,10 @@ LOSSES: dict[str, LossSpec] = {
     "mse": LossSpec("mse", 0, None, False),
     "binary_crossentropy": LossSpec("binary_crossentropy", 1, "sigmoid", True),
     "categorical_crossentropy": LossSpec("categorical_crossentropy", 2, "softmax", True),
+    "poisson": LossSpec("poisson", 3, "exp", False),
 }
 
-MSE, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY = (spec.code for spec in LOSSES.values())
+MSE, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, POISSON = (spec.code for spec in LOSSES.values())
 
 #: Common aliases accepted on input.
 ALIASES: dict[str, str] = {

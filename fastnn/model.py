@@ -368,6 +368,7 @@ class Sequential:
         losses = np.empty(epochs)
         val_losses = np.empty(epochs)
         eps = self.dtype.type(np.finfo(self.dtype).eps)
+        no_weights = np.empty(0, self.dtype)
         s1, s2 = self._opt_state
         shuffle = bool(shuffle) and batch < n
         history = History()
@@ -382,10 +383,11 @@ class Sequential:
                 done = history.epochs
                 started = time.perf_counter()
                 ran, status, step = train_epochs(
-                    X, Y, perms, self._theta, buf["grad"], s1, s2, buf["snapshot"], buf["best"], self._layout,
-                    spec.code, opt.code, hyper, eps, batch, epoch0 + done, count, self.step,
-                    -1 if patience is None else patience, Xv, Yv, buf["xb"], buf["yb"], buf["abuf"],
-                    buf["dbuf"], buf["dbuf_other"], buf["rowloss"], losses[done:], val_losses[done:], early,
+                    X, Y, no_weights, perms, self._theta, buf["grad"], s1, s2, buf["snapshot"], buf["best"],
+                    self._layout, spec.code, train.KERAS, opt.code, hyper, eps, batch, epoch0 + done, count,
+                    self.step, -1 if patience is None else patience, Xv, Yv, buf["xb"], buf["yb"], no_weights,
+                    buf["abuf"], buf["dbuf"], buf["dbuf_other"], buf["rowloss"], losses[done:], val_losses[done:],
+                    early,
                 )
                 elapsed = time.perf_counter() - started
                 ran = int(ran)
@@ -521,5 +523,6 @@ def _hyper(opt: Optimizer, min_delta: float) -> np.ndarray:
     return np.array([
         c["lr"], c.get("decay", 0.0), c.get("momentum", 0.0), float(c.get("nesterov", False)),
         c.get("beta1", 0.9), c.get("beta2", 0.999), c.get("eps", 1e-8), c["weight_decay"], min_delta,
+        0.0,  # alpha: scikit-learn's L2 convention, unused by the model API
     ], dtype=np.float64)
 

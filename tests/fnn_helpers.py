@@ -183,12 +183,14 @@ def one_hot(rng, shape, dtype):
 
 
 def targets(rng, loss, shape, dtype):
-    """Targets a user would pass: one-hot rows (softmax CE), 0/1 labels (sigmoid CE), reals (MSE)."""
+    """Targets a user would pass: one-hot rows (softmax CE), 0/1 labels (sigmoid CE), counts (Poisson), reals (MSE)."""
     spec = LOSSES[loss]
     if spec.is_classification and spec.output_activation == "softmax":
         return one_hot(rng, shape, dtype)
     if spec.is_classification:
         return rng.integers(0, 2, size=shape).astype(dtype)
+    if spec.output_activation == "exp":  # Poisson: counts
+        return rng.poisson(1.5, size=shape).astype(dtype)
     return randn(rng, shape, dtype)
 
 

@@ -90,6 +90,11 @@ def test_dense_forward_with_huge_pre_activations(impl, dtype, activation):
     w = np.array([[50.0, -50.0, 1.0], [-50.0, 50.0, 1.0]], dtype=dtype)
     b = np.zeros(3, dtype=dtype)
     a = quiet(impl.dense_forward, x, w, b, activation)
+    if activation == "exp":  # exp(+1e4) is inf and exp(-1e4) is 0: the true values' limits, without a warning
+        z = x.astype(np.float64) @ w.astype(np.float64)
+        np.testing.assert_array_equal(a[z > 1000], np.inf)
+        np.testing.assert_array_equal(a[z < -1000], 0)
+        return
     assert np.all(np.isfinite(a))
 
 
@@ -98,7 +103,7 @@ def _clipped_log_terms(dtype):
     return -math.log(float(eps)), -math.log1p(-float(eps))  # wrong and right prediction, clipped
 
 
-@pytest.mark.parametrize("loss", [name for name, spec in LOSSES.items() if spec.output_activation is not None])
+@pytest.mark.parametrize("loss", [name for name, spec in LOSSES.items() if spec.is_classification])
 def test_cross_entropy_of_exact_zero_and_one_predictions(impl, dtype, loss):
     """p exactly 0 or 1 is clipped to [eps, 1 - eps]: a wrong prediction costs -log(eps), a right one -log(1 - eps)."""
     wrong, right = _clipped_log_terms(dtype)
@@ -121,6 +126,18 @@ def test_cross_entropy_of_exact_zero_and_one_predictions(impl, dtype, loss):
         assert np.all(np.isfinite(delta))
         act = LOSSES[loss].output_activation
         assert np.all(np.isfinite(quiet(impl.output_delta, p, y, loss, act)))
+
+
+def test_poisson_with_zero_predictions_is_finite(impl, dtype):
+    """A predicted rate of exactly 0 against a positive count is clipped to eps: a finite, large loss."""
+    p = np.array([[0.0, 2.0]], dtype=dtype)
+    y = np.array([[3.0, 2.0]], dtype=dtype)
+    eps = float(np.finfo(dtype).eps)
+    expected = ((0.0 - 3.0 * math.log(eps)) + (2.0 - 2.0 * math.log(2.0))) / 2
+    value = quiet(impl.poisson_loss, p, y)
+    assert np.isfinite(value) and value.dtype == dtype
+    np.testing.assert_allclose(value, expected, rtol=H.BASE_RTOL[dtype])
+    np.testing.assert_array_equal(quiet(impl.poisson_delta, p, y), (p - y) / p.size)
 
 
 def test_soft_labels_with_zero_predictions_are_finite(impl, dtype):

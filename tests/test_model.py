@@ -30,6 +30,8 @@ def make_data(n=37, d=3, k=2, loss="mse", seed=0):
         Y = rng.standard_normal((n, k))
     elif loss == "binary_crossentropy":
         Y = (rng.random((n, k)) > 0.5).astype(float)
+    elif loss == "poisson":
+        Y = rng.poisson(1.5, (n, k)).astype(float)
     else:
         Y = np.eye(k)[rng.integers(0, k, n)]
     return X, Y
@@ -106,11 +108,14 @@ def test_fit_matches_hand_written_loop(backend, opt_name, loss):
 def test_backends_agree_float64(hidden, loss, batch_size):
     """Same seed and data: numba and numpy weights within 1e-8 relative after the whole fit."""
     X, Y = make_data(n=41, d=4, k=3, loss=loss, seed=1)
+    if loss == "poisson":
+        Y = np.abs(Y)
     weights = []
     for backend in BACKENDS:
         model = Sequential([Dense(6, hidden), Dense(3, output_activation(loss, "tanh"))], input_dim=4,
-                           backend=backend, seed=7)
-        model.fit(X, Y, epochs=40, batch_size=batch_size, loss=loss, optimizer=SGD(lr=0.1, momentum=0.5))
+                           backend=backend, seed=7, init="xavier")
+        history = model.fit(X, Y, epochs=40, batch_size=batch_size, loss=loss, optimizer=SGD(lr=0.05, momentum=0.5))
+        assert not history.diverged  # a stable fit: agreement is about rounding, not chaos
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)

@@ -17,6 +17,8 @@ from fastnn.kernels.losses import (
     mse_grad,
     mse_loss,
     output_delta,
+    poisson_delta,
+    poisson_loss,
 )
 from fastnn.kernels.optim import adam_update, momentum_update, sgd_update
 
@@ -32,6 +34,8 @@ __all__ = [
     "binary_crossentropy_delta",
     "categorical_crossentropy_loss",
     "categorical_crossentropy_delta",
+    "poisson_loss",
+    "poisson_delta",
     "loss_value",
     "output_delta",
     "sgd_update",

@@ -19,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from fastnn import _checks, config
-from fastnn.activations import IDENTITY, RELU, SIGMOID, TANH
+from fastnn.activations import EXP, IDENTITY, RELU, SIGMOID, TANH
 from fastnn.kernels._jit import kernel, serial_kernel
 
 
@@ -52,6 +52,9 @@ def activate_row(z, out, code):
     elif code == TANH:
         for j in range(k):
             out[j] = np.tanh(z[j])
+    elif code == EXP:
+        for j in range(k):
+            out[j] = np.exp(z[j])
     else:  # SOFTMAX: subtract the row max so exp never overflows
         m = z[0]
         for j in range(1, k):
@@ -81,9 +84,12 @@ def activation_derivative_row(a, out, code):
     elif code == SIGMOID:
         for j in range(k):
             out[j] = a[j] * (one - a[j])
-    else:  # TANH
+    elif code == TANH:
         for j in range(k):
             out[j] = one - a[j] * a[j]
+    else:  # EXP: the derivative is the output itself
+        for j in range(k):
+            out[j] = a[j]
 
 
 @serial_kernel
@@ -104,6 +110,9 @@ def activation_backward_row(a, grad_a, out, code):
     elif code == TANH:
         for j in range(k):
             out[j] = grad_a[j] * (one - a[j] * a[j])
+    elif code == EXP:
+        for j in range(k):
+            out[j] = grad_a[j] * a[j]
     else:  # SOFTMAX: J^T g = a * (g - <g, a>)
         s = zero
         for j in range(k):
@@ -173,7 +182,7 @@ def activation_derivative(a, activation, out=None):
     a : array_like, shape (n, k) or (k,)
         Activation outputs.
     activation : str
-        An elementwise activation (identity, relu, sigmoid, tanh); softmax's
+        An elementwise activation (identity, relu, sigmoid, tanh, exp); softmax's
         derivative is a Jacobian, see :func:`activation_backward`.
     out : ndarray, optional
         Output of ``a``'s shape and dtype; may be ``a`` itself.
@@ -181,7 +190,7 @@ def activation_derivative(a, activation, out=None):
     Returns
     -------
     d : ndarray, same shape and dtype as ``a``
-        identity: 1; relu: ``a > 0``; sigmoid: ``a (1 - a)``; tanh: ``1 - a**2``.
+        identity: 1; relu: ``a > 0``; sigmoid: ``a (1 - a)``; tanh: ``1 - a**2``; exp: ``a``.
     """
     args = _checks.activation_args("a", a, activation, out, elementwise_only=True)
     _activation_derivative.pick(config.use_parallel(args.a.size))(args.a, args.out, args.code)

@@ -17,7 +17,7 @@ from numba import prange
 from fastnn import _checks, config
 from fastnn.kernels._jit import kernel, serial_kernel
 from fastnn.kernels.activations import activation_backward_row
-from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, loss_spec
+from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON, loss_spec
 
 
 @serial_kernel
@@ -38,6 +38,10 @@ def loss_row_sum(p, y, code, eps):
         for j in range(p.shape[0]):
             diff = np.float64(p[j]) - np.float64(y[j])
             s += diff * diff
+    elif code == POISSON:
+        for j in range(p.shape[0]):
+            pc = np.float64(max(p[j], eps))
+            s += np.float64(p[j]) - np.float64(y[j]) * np.log(pc)
     else:
         for j in range(p.shape[0]):
             pc = np.float64(min(max(p[j], eps), hi))  # log(0) never happens
@@ -51,7 +55,7 @@ def loss_row_sum(p, y, code, eps):
 @serial_kernel
 def loss_from_sum(total, code, n_rows, n_elements):
     """Turn the float64 sum of :func:`loss_row_sum` over all rows into the loss value."""
-    if code == MSE:
+    if code == MSE or code == POISSON:
         return total / n_elements
     if code == BINARY_CROSSENTROPY:
         return -total / n_elements
@@ -104,11 +108,11 @@ def _loss(y_pred, y_true, code):
 
 
 def _delta_scale(p, code):
-    """``2/N`` for MSE's dL/dp, ``1/N`` for binary and ``1/n_rows`` for categorical CE's dL/dz."""
+    """``2/N`` for MSE's dL/dp; ``1/N`` for binary CE's and Poisson's, ``1/n_rows`` for categorical CE's dL/dz."""
     one = p.dtype.type(1.0)
     if code == MSE:
         return p.dtype.type(2.0) / p.dtype.type(p.size)
-    if code == BINARY_CROSSENTROPY:
+    if code == BINARY_CROSSENTROPY or code == POISSON:
         return one / p.dtype.type(p.size)
     return one / p.dtype.type(p.shape[0])
 
@@ -208,10 +212,33 @@ def categorical_crossentropy_delta(y_pred, y_true, out=None):
     return _scaled_difference_call(y_pred, y_true, out, CATEGORICAL_CROSSENTROPY)
 
 
+def poisson_loss(y_pred, y_true):
+    """Poisson loss (Keras): ``mean(p - y log p)`` over all elements, ``p`` clipped below at ``eps``.
+
+    Parameters
+    ----------
+    y_pred : array_like, shape (n, k) or (k,)
+        Rates from an ``exp`` output layer.
+    y_true : array_like, same shape
+        Counts or rates, >= 0.
+
+    Returns
+    -------
+    loss : numpy scalar of the input dtype
+    """
+    return _loss(y_pred, y_true, POISSON)
+
+
+def poisson_delta(y_pred, y_true, out=None):
+    """Gradient of :func:`poisson_loss` with respect to the ``exp`` layer's input: ``(p - y) / p.size``."""
+    return _scaled_difference_call(y_pred, y_true, out, POISSON)
+
+
 _LOSS_FUNCTIONS = {
     MSE: mse_loss,
     BINARY_CROSSENTROPY: binary_crossentropy_loss,
     CATEGORICAL_CROSSENTROPY: categorical_crossentropy_loss,
+    POISSON: poisson_loss,
 }
 
 
@@ -239,7 +266,7 @@ def output_delta(y_pred, y_true, loss, activation, out=None):
     -------
     delta : ndarray, shape and dtype of ``y_pred``
         mse: ``activation_backward(p, 2 (p - y) / N, activation)``;
-        binary cross-entropy: ``(p - y) / N``; categorical: ``(p - y) / n``.
+        binary cross-entropy and Poisson: ``(p - y) / N``; categorical: ``(p - y) / n``.
     """
     spec, act_code, args = _checks.output_delta_args(y_pred, y_true, loss, activation, out)
     p, y = args.y_pred, args.y_true

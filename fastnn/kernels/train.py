@@ -17,8 +17,21 @@ helpers of :mod:`fastnn.kernels.dense`, :mod:`~fastnn.kernels.losses` and
 every parallel loop owns the rows it writes, so results do not depend on the
 number of threads.
 
-Semantics (the NumPy backend's per-batch loop in :mod:`fastnn.model` follows
-the same steps with :mod:`fastnn.reference`):
+Two loss conventions (``convention``):
+
+- ``KERAS`` (the model API): the registry's losses (:mod:`fastnn.losses`),
+  mean over the batch, L2 ``weight_decay`` added to the weight gradients;
+- ``SKLEARN`` (:mod:`fastnn.sklearn`): scikit-learn's MLP definitions, with
+  optional sample weights ``sw``: the output delta is ``(p - y) sw_i / sum(sw)``
+  for every loss (canonical link), squared error is ``0.5 mean_outputs(
+  weighted mean_samples((p - y)**2))``, log losses and (half) Poisson deviance
+  are summed over outputs and averaged over samples, and the L2 term
+  ``0.5 alpha ||W||^2 / sum(sw)`` is added to the loss and ``alpha W / sum(sw)``
+  to the weight gradients.  A non-finite loss does not stop this convention
+  (scikit-learn checks the weights after the fit).
+
+Semantics (the NumPy backend's per-batch loop in :mod:`fastnn.reference.train`
+follows the same steps):
 
 1. for each epoch, the learning rate is ``lr / (1 + decay * epoch)``;
 2. batches are consecutive slices of the epoch's row order ``perms[e]``
@@ -38,19 +51,21 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from fastnn.kernels._jit import kernel
+from fastnn.kernels._jit import kernel, serial_kernel
 from fastnn.kernels.activations import activation_backward_row
 from fastnn.kernels.dense import dense_forward_row, grad_b_sum, grad_w_row, grad_x_row
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
 from fastnn.kernels.optim import CHUNK, adam_range, momentum_range, sgd_range
-from fastnn.losses import BINARY_CROSSENTROPY, MSE
+from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON
 from fastnn.optim import ADAM_CODE, MOMENTUM_CODE
 
 # columns of ``layout``
 N_IN, N_OUT, ACT, W_OFF, B_OFF, A_COL = range(6)
 # entries of ``hyper`` (float64)
-H_LR, H_DECAY, H_MOMENTUM, H_NESTEROV, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_MIN_DELTA = range(9)
-N_HYPER = 9
+H_LR, H_DECAY, H_MOMENTUM, H_NESTEROV, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_MIN_DELTA, H_ALPHA = range(10)
+N_HYPER = 10
+# loss conventions: how a batch's loss value and output delta are normalised
+KERAS, SKLEARN = 0, 1
 # entries of ``early`` (float64): best monitored loss, epochs without improvement, best epoch
 E_BEST, E_WAIT, E_BEST_EPOCH = range(3)
 # status codes returned by train_epochs
@@ -146,6 +161,79 @@ def gather_rows(src, rows, start, out):
             out[i, j] = src[r, j]
 
 
+@serial_kernel
+def squared_weight_norm(theta, layout):
+    """Sum of squares of every weight matrix (not the biases), in float64."""
+    total = 0.0
+    for l in range(layout.shape[0]):
+        start = layout[l, W_OFF]
+        for i in range(start, start + layout[l, N_IN] * layout[l, N_OUT]):
+            total += np.float64(theta[i]) * np.float64(theta[i])
+    return total
+
+
+@serial_kernel
+def poisson_deviance_constant(y):
+    """Row sum of ``xlogy(y, y) - y``: the term of scikit-learn's half Poisson deviance without ``p``."""
+    s = 0.0
+    for j in range(y.shape[0]):
+        t = np.float64(y[j])
+        if t > 0.0:
+            s += t * np.log(t)
+        s -= t
+    return s
+
+
+@kernel
+def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha, eps,
+                    abuf, dbuf, dbuf_other, rowloss, batch_size):
+    """Loss of one batch (float64, before any update) and its gradient into ``grad``.
+
+    ``sw`` holds the batch's sample weights, or is empty for unit weights.
+    Returns ``(loss, weight_sum)``; ``weight_sum`` is ``sum(sw)`` (or the
+    batch size), by which the SKLEARN convention divides its L2 term.
+    """
+    nb = x.shape[0]
+    k_last = y.shape[1]
+    weighted = sw.shape[0] > 0
+    out = forward_batch(x, theta, layout, abuf, batch_size)
+    for i in prange(nb):
+        r = loss_row_sum(out[i], y[i], loss_code, eps)
+        if convention == SKLEARN and loss_code == POISSON:
+            r += poisson_deviance_constant(y[i])
+        rowloss[i] = r * sw[i] if weighted else r
+    total = _sum_rows(rowloss[:nb])
+    weight_sum = _sum_rows(sw) if weighted else np.float64(nb)
+    delta = dbuf[:nb * k_last].reshape((nb, k_last))
+    t = theta.dtype.type
+    if convention == SKLEARN:
+        if loss_code == MSE:
+            value = 0.5 * total / (weight_sum * k_last)
+        elif loss_code == POISSON:
+            value = total / weight_sum
+        else:
+            value = -total / weight_sum
+        value += 0.5 * alpha * squared_weight_norm(theta, layout) / weight_sum
+        inv = 1.0 / weight_sum
+        for i in prange(nb):
+            scaled_difference_row(out[i], y[i], delta[i], t(sw[i] * inv) if weighted else t(inv))
+    else:
+        value = loss_from_sum(total, loss_code, nb, nb * k_last)
+        if loss_code == MSE:
+            scale = t(2.0) / t(nb * k_last)
+        elif loss_code == CATEGORICAL_CROSSENTROPY:
+            scale = t(1.0) / t(nb)
+        else:  # binary cross-entropy, Poisson
+            scale = t(1.0) / t(nb * k_last)
+        last_act = layout[layout.shape[0] - 1, ACT]
+        for i in prange(nb):
+            scaled_difference_row(out[i], y[i], delta[i], scale)
+            if loss_code == MSE:
+                activation_backward_row(out[i], delta[i], delta[i], last_act)
+    backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size)
+    return value, weight_sum
+
+
 @kernel
 def dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, rowloss):
     """Loss of the whole data set, evaluated in batches of ``batch_size`` rows (float64)."""
@@ -183,11 +271,12 @@ def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
 
 
 @kernel
-def train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, opt_code, hyper,
-                 eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv,
-                 xb, yb, abuf, dbuf, dbuf_other, rowloss, losses, val_losses, early):
+def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, convention, opt_code,
+                 hyper, eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv,
+                 xb, yb, swb, abuf, dbuf, dbuf_other, rowloss, losses, val_losses, early):
     """Train for up to ``n_epochs`` epochs; returns ``(epochs_done, status, step)``.
 
+    ``sw`` holds sample weights (n,) or is empty; ``swb`` is its batch buffer.
     ``perms`` is (n_epochs, n) row orders, or (0, n) for the identity order.
     ``snapshot`` has room for 3 * P values (theta, s1, s2) when there is more
     than one batch per epoch; ``best`` has P values when ``patience >= 0``.
@@ -197,16 +286,16 @@ def train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_
     k_last = Y.shape[1]
     n_params = theta.shape[0]
     n_layers = layout.shape[0]
-    last_act = layout[n_layers - 1, ACT]
     n_batches = (n + batch_size - 1) // batch_size
     shuffle = perms.shape[0] > 0
+    weighted = sw.shape[0] > 0
     no_rows = np.empty(0, dtype=np.int64)
-    weight_decay = hyper[H_WEIGHT_DECAY]
+    alpha = hyper[H_ALPHA]
     step = step0
     for e in range(n_epochs):
         epoch = epoch0 + e
         step_at_start = step
-        if n_batches > 1:  # to undo the epoch if it diverges
+        if n_batches > 1 and convention == KERAS:  # to undo the epoch if it diverges
             snapshot[:n_params] = theta
             snapshot[n_params:n_params + s1.shape[0]] = s1
             snapshot[2 * n_params:2 * n_params + s2.shape[0]] = s2
@@ -220,30 +309,19 @@ def train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_
             y = yb[:nb * k_last].reshape((nb, k_last))
             gather_rows(X, rows, start, x)
             gather_rows(Y, rows, start, y)
-            out = forward_batch(x, theta, layout, abuf, batch_size)
-            for i in prange(nb):
-                rowloss[i] = loss_row_sum(out[i], y[i], loss_code, eps)
-            batch_loss = loss_from_sum(_sum_rows(rowloss[:nb]), loss_code, nb, nb * k_last)
-            if not np.isfinite(batch_loss):
+            w = swb[:nb if weighted else 0]
+            if weighted:
+                gather_rows(sw.reshape((n, 1)), rows, start, swb[:nb].reshape((nb, 1)))
+            batch_loss, weight_sum = batch_loss_grad(x, y, w, theta, grad, layout, loss_code, convention, alpha, eps,
+                                                     abuf, dbuf, dbuf_other, rowloss, batch_size)
+            if convention == KERAS and not np.isfinite(batch_loss):
                 if n_batches > 1:
                     theta[:] = snapshot[:n_params]
                     s1[:] = snapshot[n_params:n_params + s1.shape[0]]
                     s2[:] = snapshot[2 * n_params:2 * n_params + s2.shape[0]]
                 return e, NON_FINITE, step_at_start
             total += batch_loss * nb
-            # dL/dz of the output layer: (p - y) * scale, then f'(z) for MSE
-            delta = dbuf[:nb * k_last].reshape((nb, k_last))
-            if loss_code == MSE:
-                scale = theta.dtype.type(2.0) / theta.dtype.type(nb * k_last)
-            elif loss_code == BINARY_CROSSENTROPY:
-                scale = theta.dtype.type(1.0) / theta.dtype.type(nb * k_last)
-            else:
-                scale = theta.dtype.type(1.0) / theta.dtype.type(nb)
-            for i in prange(nb):
-                scaled_difference_row(out[i], y[i], delta[i], scale)
-                if loss_code == MSE:
-                    activation_backward_row(out[i], delta[i], delta[i], last_act)
-            backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size)
+            weight_decay = alpha / weight_sum if convention == SKLEARN else hyper[H_WEIGHT_DECAY]
             step += 1
             for l in range(n_layers):
                 w_start = layout[l, W_OFF]

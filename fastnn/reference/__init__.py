@@ -22,6 +22,8 @@ from fastnn.reference.losses import (
     mse_grad,
     mse_loss,
     output_delta,
+    poisson_delta,
+    poisson_loss,
 )
 from fastnn.reference.optim import adam_update, momentum_update, sgd_update
 
@@ -37,6 +39,8 @@ __all__ = [
     "binary_crossentropy_delta",
     "categorical_crossentropy_loss",
     "categorical_crossentropy_delta",
+    "poisson_loss",
+    "poisson_delta",
     "loss_value",
     "output_delta",
     "sgd_update",

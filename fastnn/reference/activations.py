@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn import _checks
-from fastnn.activations import IDENTITY, RELU, SIGMOID, SOFTMAX, TANH
+from fastnn.activations import EXP, IDENTITY, RELU, SIGMOID, SOFTMAX, TANH
 
 
 # --------------------------------------------------------------------------
@@ -51,6 +51,11 @@ def _forward(z: np.ndarray, code: int) -> np.ndarray:
         return np.tanh(z)
     if code == SOFTMAX:
         return _softmax(z)
+    if code == EXP:
+        # exp overflows to inf above ~709 (float64) / ~88 (float32), as in the
+        # kernels; that is the true value's limit, not an error to warn about.
+        with np.errstate(over="ignore"):
+            return np.exp(z)
     raise AssertionError(f"unhandled activation code {code}")  # pragma: no cover
 
 
@@ -65,6 +70,8 @@ def _derivative(a: np.ndarray, code: int) -> np.ndarray:
         return a * (1 - a)
     if code == TANH:
         return 1 - a * a
+    if code == EXP:
+        return a.copy()  # d exp(z) / dz = exp(z) = a
     raise AssertionError(f"activation code {code} has no elementwise derivative")  # pragma: no cover
 
 
@@ -96,6 +103,7 @@ def activation_forward(z, activation, out=None):
              for ``z >= 0`` and ``e / (1 + e)`` for ``z < 0`` with
              ``e = exp(-|z|)`` so that no exponential overflows
     tanh     ``a = tanh(z)``
+    exp      ``a = exp(z)`` (overflows to inf for large ``z``, as it must)
     softmax  row-wise ``a_j = exp(z_j - m) / sum_i exp(z_i - m)`` with
              ``m`` the row maximum
     ======== =========================================================
@@ -136,6 +144,7 @@ def activation_derivative(a, activation, out=None):
     relu     ``1 if a > 0 else 0``
     sigmoid  ``a (1 - a)``
     tanh     ``1 - a**2``
+    exp      ``a``
     ======== ===========================
 
     Parameters

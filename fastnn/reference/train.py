@@ -15,12 +15,13 @@ import math
 
 import numpy as np
 
-from fastnn.losses import BINARY_CROSSENTROPY, MSE
+from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON
 from fastnn.optim import ADAM_CODE, MOMENTUM_CODE
 from fastnn.reference.activations import _backward, _forward
 
 N_IN, N_OUT, ACT, W_OFF, B_OFF, A_COL = range(6)
-H_LR, H_DECAY, H_MOMENTUM, H_NESTEROV, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_MIN_DELTA = range(9)
+H_LR, H_DECAY, H_MOMENTUM, H_NESTEROV, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_MIN_DELTA, H_ALPHA = range(10)
+KERAS, SKLEARN = 0, 1
 E_BEST, E_WAIT, E_BEST_EPOCH = range(3)
 OK, NON_FINITE, STOPPED_EARLY = range(3)
 
@@ -46,19 +47,26 @@ def forward(x, theta, layout):
 
 def batch_loss_sum(p, y, loss_code, eps):
     """Float64 sum of the per-element loss (before the sign and the mean)."""
+    return float(np.sum(row_loss_sums(p, y, loss_code, eps)))
+
+
+def row_loss_sums(p, y, loss_code, eps):
+    """Float64 per-row sums of the per-element loss (before the sign and the mean)."""
     p = p.astype(np.float64)
     y = y.astype(np.float64)
     if loss_code == MSE:
-        return float(np.sum((p - y) ** 2))
+        return np.sum((p - y) ** 2, axis=1)
+    if loss_code == POISSON:
+        return np.sum(p - y * np.log(np.maximum(p, float(eps))), axis=1)
     p = np.clip(p, float(eps), 1 - float(eps))
     if loss_code == BINARY_CROSSENTROPY:
-        return float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
-    return float(np.sum(y * np.log(p)))
+        return np.sum(y * np.log(p) + (1 - y) * np.log(1 - p), axis=1)
+    return np.sum(y * np.log(p), axis=1)
 
 
 def loss_from_sum(total, loss_code, n_rows, n_elements):
-    """Loss value from :func:`batch_loss_sum`: MSE and binary CE average over elements, categorical over rows."""
-    if loss_code == MSE:
+    """Loss value from :func:`batch_loss_sum`: MSE, Poisson and binary CE average over elements, categorical over rows."""
+    if loss_code == MSE or loss_code == POISSON:
         return total / n_elements
     if loss_code == BINARY_CROSSENTROPY:
         return -total / n_elements
@@ -69,15 +77,14 @@ def output_delta(p, y, loss_code, last_act):
     """dL/dz of the output layer for a batch (mean loss over this batch)."""
     if loss_code == MSE:
         return _backward(p, 2 * (p - y) / p.size, last_act)
-    if loss_code == BINARY_CROSSENTROPY:
-        return (p - y) / p.size
-    return (p - y) / p.shape[0]
+    if loss_code == CATEGORICAL_CROSSENTROPY:
+        return (p - y) / p.shape[0]
+    return (p - y) / p.size  # binary cross-entropy, Poisson
 
 
-def backward(x, y, theta, grad, layout, activations, loss_code):
-    """Fill ``grad`` (flat, same layout as ``theta``) with the batch's gradient."""
+def backward(x, delta, theta, grad, layout, activations):
+    """Fill ``grad`` (flat, same layout as ``theta``) from the output layer's ``delta`` = dL/dz."""
     n_layers = layout.shape[0]
-    delta = output_delta(activations[-1], y, loss_code, layout[n_layers - 1, ACT])
     for l in range(n_layers - 1, -1, -1):
         inp = x if l == 0 else activations[l - 1]
         w, _ = layer_params(theta, layout, l)
@@ -88,12 +95,46 @@ def backward(x, y, theta, grad, layout, activations, loss_code):
             delta = _backward(activations[l - 1], delta @ w.T, layout[l - 1, ACT])
 
 
-def update(theta, grad, s1, s2, layout, opt_code, hyper, lr, step):
+def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha, eps,
+                    abuf, dbuf, dbuf_other, rowloss, batch_size):
+    """Loss of one batch (before any update) and its gradient into ``grad``; returns ``(loss, weight_sum)``.
+
+    KERAS: the registry's loss, mean over the batch.  SKLEARN: scikit-learn's
+    MLP loss with sample weights ``sw`` (empty: all ones) and the L2 term
+    ``0.5 alpha ||W||^2 / sum(sw)``; the output delta is ``(p - y) sw / sum(sw)``.
+    """
+    activations = forward(x, theta, layout)
+    p = activations[-1]
+    rows = row_loss_sums(p, y, loss_code, eps)
+    weights = sw.astype(np.float64) if len(sw) else np.ones(len(x))
+    weight_sum = float(np.sum(weights))
+    if convention == SKLEARN:
+        if loss_code == POISSON:  # half Poisson deviance keeps the term xlogy(y, y) - y
+            y64 = y.astype(np.float64)
+            rows = rows + np.sum(np.where(y64 > 0, y64 * np.log(np.where(y64 > 0, y64, 1)), 0) - y64, axis=1)
+        total = float(np.sum(rows * weights))
+        if loss_code == MSE:
+            value = 0.5 * total / (weight_sum * y.shape[1])
+        elif loss_code == POISSON:
+            value = total / weight_sum
+        else:
+            value = -total / weight_sum
+        w_norm = sum(float(np.sum(layer_params(theta, layout, l)[0].astype(np.float64) ** 2))
+                     for l in range(layout.shape[0]))
+        value += 0.5 * alpha * w_norm / weight_sum
+        delta = (p - y) * (weights / weight_sum).astype(p.dtype)[:, None]
+    else:
+        value = loss_from_sum(float(np.sum(rows)), loss_code, len(y), y.size)
+        delta = output_delta(p, y, loss_code, layout[layout.shape[0] - 1, ACT])
+    backward(x, delta, theta, grad, layout, activations)
+    return value, weight_sum
+
+
+def update(theta, grad, s1, s2, layout, opt_code, hyper, lr, step, weight_decay):
     """One optimizer step on every layer; the L2 penalty applies to weights, not biases.
 
     ``hyper`` holds Python floats (weak scalars): float32 parameters stay float32.
     """
-    weight_decay = hyper[H_WEIGHT_DECAY]
     for l in range(layout.shape[0]):
         for part, wd in zip(range(2), (weight_decay, 0.0)):
             start = layout[l, W_OFF] if part == 0 else layout[l, B_OFF]
@@ -133,21 +174,22 @@ def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
         out[start:start + batch_size] = forward(X[start:start + batch_size], theta, layout)[-1]
 
 
-def train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, opt_code, hyper,
-                 eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv,
-                 xb, yb, abuf, dbuf, dbuf_other, rowloss, losses, val_losses, early):
+def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, convention, opt_code,
+                 hyper, eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv,
+                 xb, yb, swb, abuf, dbuf, dbuf_other, rowloss, losses, val_losses, early):
     """Train for up to ``n_epochs`` epochs; returns ``(epochs_done, status, step)``.
 
     A diverging fit overflows; like the compiled loop, this one says nothing
     about it and lets the non-finite loss stop the fit (which warns once).
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, opt_code, hyper,
-                             eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv, losses, val_losses, early)
+        return _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, best, layout, loss_code, convention, opt_code,
+                             hyper, eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv, losses, val_losses,
+                             early)
 
 
-def _train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, opt_code, hyper,
-                  eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv, losses, val_losses, early):
+def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, best, layout, loss_code, convention, opt_code,
+                  hyper, eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv, losses, val_losses, early):
     n = X.shape[0]
     step = step0
     hyper = [float(h) for h in hyper]  # Python floats keep float32 math in float32 (NEP 50)
@@ -159,16 +201,16 @@ def _train_epochs(X, Y, perms, theta, grad, s1, s2, snapshot, best, layout, loss
         total = 0.0
         for start in range(0, n, batch_size):
             rows = order[start:start + batch_size]
-            x, y = X[rows], Y[rows]
-            activations = forward(x, theta, layout)
-            batch_loss = loss_from_sum(batch_loss_sum(activations[-1], y, loss_code, eps), loss_code, len(y), y.size)
-            if not math.isfinite(batch_loss):
+            x, y, w = X[rows], Y[rows], (sw[rows] if len(sw) else sw)
+            batch_loss, weight_sum = batch_loss_grad(x, y, w, theta, grad, layout, loss_code, convention,
+                                                     hyper[H_ALPHA], eps, None, None, None, None, batch_size)
+            if convention == KERAS and not math.isfinite(batch_loss):
                 theta[...], s1[...], s2[...], step = saved
                 return e, NON_FINITE, step
             total += batch_loss * len(y)
-            backward(x, y, theta, grad, layout, activations, loss_code)
+            weight_decay = hyper[H_ALPHA] / weight_sum if convention == SKLEARN else hyper[H_WEIGHT_DECAY]
             step += 1
-            update(theta, grad, s1, s2, layout, opt_code, hyper, lr, step)
+            update(theta, grad, s1, s2, layout, opt_code, hyper, lr, step, weight_decay)
         losses[e] = total / n
         monitored = losses[e]
         if Xv.shape[0] > 0:
