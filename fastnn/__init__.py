@@ -4,6 +4,8 @@
   ``evaluate``, ``save``; :func:`load`), on the ``"numba"`` backend (fused
   compiled training loops) or the ``"numpy"`` reference backend.
 - :class:`SGD`, :class:`Adam`: optimizers.
+- :class:`MLPRegressor`, :class:`MLPClassifier`: scikit-learn's estimators
+  trained by fastnn's kernels (needs scikit-learn; imported on first use).
 - :mod:`fastnn.kernels`: the Numba kernels; :mod:`fastnn.reference`: their
   plain-NumPy twin with the same functions and signatures, the correctness
   oracle for every kernel.
@@ -21,6 +23,16 @@ from fastnn.optim import SGD, Adam
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # scikit-learn is optional: the estimators import it only when asked for
+    if name in ("MLPRegressor", "MLPClassifier"):
+        from fastnn import sklearn as _sklearn
+
+        return getattr(_sklearn, name)
+    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
+
+
 __all__ = [
     "ACTIVATIONS",
     "Adam",
@@ -28,6 +40,8 @@ __all__ = [
     "History",
     "INITIALIZERS",
     "LOSSES",
+    "MLPClassifier",
+    "MLPRegressor",
     "SGD",
     "Sequential",
     "activations",

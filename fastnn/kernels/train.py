@@ -187,7 +187,7 @@ def poisson_deviance_constant(y):
 @kernel
 def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha, eps,
                     abuf, dbuf, dbuf_other, rowloss, batch_size):
-    """Loss of one batch (float64, before any update) and its gradient into ``grad``.
+    """Loss of one batch (float64, before any update) and its gradient into ``grad`` (L2 term included).
 
     ``sw`` holds the batch's sample weights, or is empty for unit weights.
     Returns ``(loss, weight_sum)``; ``weight_sum`` is ``sum(sw)`` (or the
@@ -231,6 +231,12 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
             if loss_code == MSE:
                 activation_backward_row(out[i], delta[i], delta[i], last_act)
     backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size)
+    if convention == SKLEARN:  # the gradient of the L2 term that value includes: alpha W / sum(sw)
+        decay = t(alpha / weight_sum)
+        for l in range(layout.shape[0]):
+            start = layout[l, W_OFF]
+            for i in range(start, start + layout[l, N_IN] * layout[l, N_OUT]):
+                grad[i] += decay * theta[i]
     return value, weight_sum
 
 
@@ -321,7 +327,7 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
                     s2[:] = snapshot[2 * n_params:2 * n_params + s2.shape[0]]
                 return e, NON_FINITE, step_at_start
             total += batch_loss * nb
-            weight_decay = alpha / weight_sum if convention == SKLEARN else hyper[H_WEIGHT_DECAY]
+            weight_decay = 0.0 if convention == SKLEARN else hyper[H_WEIGHT_DECAY]  # SKLEARN: L2 is in grad
             step += 1
             for l in range(n_layers):
                 w_start = layout[l, W_OFF]

@@ -97,7 +97,9 @@ def backward(x, delta, theta, grad, layout, activations):
 
 def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha, eps,
                     abuf, dbuf, dbuf_other, rowloss, batch_size):
-    """Loss of one batch (before any update) and its gradient into ``grad``; returns ``(loss, weight_sum)``.
+    """Loss of one batch (before any update) and its gradient (L2 term included) into ``grad``.
+
+    Returns ``(loss, weight_sum)``.
 
     KERAS: the registry's loss, mean over the batch.  SKLEARN: scikit-learn's
     MLP loss with sample weights ``sw`` (empty: all ones) and the L2 term
@@ -127,6 +129,11 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
         value = loss_from_sum(float(np.sum(rows)), loss_code, len(y), y.size)
         delta = output_delta(p, y, loss_code, layout[layout.shape[0] - 1, ACT])
     backward(x, delta, theta, grad, layout, activations)
+    if convention == SKLEARN:  # the gradient of the L2 term that value includes
+        for l in range(layout.shape[0]):
+            w, _ = layer_params(theta, layout, l)
+            grad_w, _ = layer_params(grad, layout, l)
+            grad_w += (alpha / weight_sum) * w
     return value, weight_sum
 
 
@@ -208,7 +215,7 @@ def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, best, layout, loss_code,
                 theta[...], s1[...], s2[...], step = saved
                 return e, NON_FINITE, step
             total += batch_loss * len(y)
-            weight_decay = hyper[H_ALPHA] / weight_sum if convention == SKLEARN else hyper[H_WEIGHT_DECAY]
+            weight_decay = 0.0 if convention == SKLEARN else hyper[H_WEIGHT_DECAY]  # SKLEARN: L2 is in grad
             step += 1
             update(theta, grad, s1, s2, layout, opt_code, hyper, lr, step, weight_decay)
         losses[e] = total / n
