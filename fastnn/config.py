@@ -44,6 +44,16 @@ JIT_OPTIONS: dict = {
 #: to enter; below this size the serial build wins.
 PARALLEL_MIN_WORK: int = 1 << 16
 
+#: The same threshold for the fused training/inference loops, per batch
+#: (multiply-adds of one forward pass).  A fused batch enters ~15 parallel
+#: regions (forward, loss, backward per layer, optimizer segments), and each
+#: region's barrier waits for every thread: measured on the 2-core machine
+#: with the other core busy, the parallel build lost at every size up to 68M
+#: multiply-adds per batch (digits 64-64-10, batch 200: 4.1 ms/epoch serial,
+#: 236 ms parallel).  Until it is re-measured on an idle machine (issue 6),
+#: the fused loops stay serial below 2**26.
+FUSED_PARALLEL_MIN_WORK: int = 1 << 26
+
 _PARALLEL_MODES = ("auto", "serial", "parallel")
 _state = threading.local()
 
@@ -79,11 +89,16 @@ def parallel_mode(mode: str) -> Iterator[None]:
         set_parallel_mode(old)
 
 
-def use_parallel(work: int) -> bool:
-    """True when a kernel with ``work`` units of work should run its parallel build."""
+def use_parallel(work: int, fused: bool = False) -> bool:
+    """True when a kernel with ``work`` units of work should run its parallel build.
+
+    ``fused=True`` for the whole-batch loops of :mod:`fastnn.kernels.train`
+    (threshold :data:`FUSED_PARALLEL_MIN_WORK` instead of :data:`PARALLEL_MIN_WORK`).
+    """
     mode = get_parallel_mode()
     if mode == "auto":
-        return work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+        threshold = FUSED_PARALLEL_MIN_WORK if fused else PARALLEL_MIN_WORK
+        return work >= threshold and numba.get_num_threads() > 1
     return mode == "parallel"
 
 

@@ -53,7 +53,7 @@ def _train_module(backend: str):
 def _pick(function, backend: str, work: int):
     """The serial or parallel build of a kernel pair, or the reference function itself."""
     if backend == "numba":
-        return function.pick(config.use_parallel(work))
+        return function.pick(config.use_parallel(work, fused=True))
     return function
 
 

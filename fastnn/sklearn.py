@@ -152,7 +152,7 @@ class _FastnnMLP:
         batch = max(1, min(X.shape[0], (1 << 20) // max(1, sum(layer_units[1:]))))
         buf = net.buffers(batch, dtype)
         with self._threads():
-            _train.predict_rows.pick(config.use_parallel(net.work(batch)))(
+            _train.predict_rows.pick(config.use_parallel(net.work(batch), fused=True))(
                 X, theta, net.layout, batch, buf["xb"], buf["abuf"], out)
         return out
 
@@ -160,30 +160,42 @@ class _FastnnMLP:
     # lbfgs: scikit-learn's scipy.optimize call, fastnn's loss and gradient
     # ------------------------------------------------------------------
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units):
+        X = _dense(X, X.dtype)
+        self._fastnn_lbfgs = self._lbfgs_context(X, y, sample_weight, layer_units)
+        try:
+            super()._fit_lbfgs(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units)
+        finally:
+            del self._fastnn_lbfgs
+        # scipy's L-BFGS-B works in float64; keep float32 input float32 (scikit-learn itself returns float64)
+        self.coefs_ = [c.astype(X.dtype, copy=False) for c in self.coefs_]
+        self.intercepts_ = [b.astype(X.dtype, copy=False) for b in self.intercepts_]
+
+    def _lbfgs_context(self, X, y, sample_weight, layer_units) -> dict:
+        """Everything one loss/gradient evaluation needs, allocated once per fit."""
         dtype = X.dtype
-        X = _dense(X, dtype)
         net = self._network(layer_units)
-        self._fastnn_lbfgs = {
+        return {
             "net": net,
             "order": net.sklearn_order(),
             "Y": np.ascontiguousarray(y, dtype=dtype).reshape(X.shape[0], -1),
             "sw": (np.empty(0, dtype) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype)),
             "grad": np.empty(net.n_params, dtype),
             "buf": net.buffers(X.shape[0], dtype),
-            "kernel": _train.batch_loss_grad.pick(config.use_parallel(net.work(X.shape[0]))),
+            "kernel": _train.batch_loss_grad.pick(config.use_parallel(net.work(X.shape[0]), fused=True)),
         }
-        try:
-            super()._fit_lbfgs(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units)
-        finally:
-            del self._fastnn_lbfgs
 
     def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads,
                          intercept_grads):
-        ctx = self._fastnn_lbfgs
+        ctx = getattr(self, "_fastnn_lbfgs", None)
+        if ctx is None:  # called outside fit (scikit-learn's own gradient test does this)
+            X = _dense(X, X.dtype)
+            layer_units = [self.coefs_[0].shape[0]] + [w.shape[1] for w in self.coefs_]
+            ctx = self._lbfgs_context(X, y, sample_weight, layer_units)
         net, order, buf = ctx["net"], ctx["order"], ctx["buf"]
         theta = np.empty(net.n_params, dtype=X.dtype)
         theta[order] = packed_coef_inter
-        self._unpack(packed_coef_inter)  # keep coefs_/intercepts_ in step, as scikit-learn does
+        if hasattr(self, "_coef_indptr"):
+            self._unpack(packed_coef_inter)  # keep coefs_/intercepts_ in step, as scikit-learn does
         eps = X.dtype.type(np.finfo(X.dtype).eps)
         loss, _ = ctx["kernel"](X, ctx["Y"], ctx["sw"], theta, ctx["grad"], net.layout, self._loss_code(),
                                 _train.SKLEARN, float(self.alpha), eps, buf["abuf"], buf["dbuf"],
@@ -346,7 +358,7 @@ class _EpochRunner:
         self.val = np.empty(1)
         self.early = np.array([np.inf, 0.0, -1.0])
         self.eps = dtype.type(np.finfo(dtype).eps)
-        self.kernel = _train.train_epochs.pick(config.use_parallel(self.net.work(batch_size)))
+        self.kernel = _train.train_epochs.pick(config.use_parallel(self.net.work(batch_size), fused=True))
         self.loss_code = est._loss_code()
         est.coefs_, est.intercepts_ = self.net.views(self.theta)
 
