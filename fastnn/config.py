@@ -54,6 +54,13 @@ PARALLEL_MIN_WORK: int = 1 << 16
 #: the fused loops stay serial below 2**26.
 FUSED_PARALLEL_MIN_WORK: int = 1 << 26
 
+#: The fused loops multiply a layer through BLAS (``np.dot``, SciPy's BLAS via
+#: Numba, then one fused bias + activation pass) when its weight matrix has
+#: at least this many entries and the batch at least :data:`BLAS_MIN_ROWS`
+#: rows; below that the hand-written loops win (the BLAS call's fixed cost).
+BLAS_MIN_WEIGHTS: int = 1024
+BLAS_MIN_ROWS: int = 8
+
 _PARALLEL_MODES = ("auto", "serial", "parallel")
 _state = threading.local()
 

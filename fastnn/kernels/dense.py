@@ -42,6 +42,14 @@ def dense_forward_row(x_row, w, b, out_row, code):
 
 
 @serial_kernel
+def bias_activate_row(out_row, b, code):
+    """``out_row = f(out_row + b)``: the pass fused after a BLAS product ``x @ w``."""
+    for j in range(out_row.shape[0]):
+        out_row[j] += b[j]
+    activate_row(out_row, out_row, code)
+
+
+@serial_kernel
 def grad_w_row(x, delta, p, out_row):
     """Row ``p`` of ``x.T @ delta``: ``sum_i x[i, p] * delta[i, :]``, samples in order."""
     zero = out_row.dtype.type(0.0)

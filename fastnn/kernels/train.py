@@ -53,7 +53,8 @@ from numba import prange
 
 from fastnn.kernels._jit import kernel, serial_kernel
 from fastnn.kernels.activations import activation_backward_row
-from fastnn.kernels.dense import dense_forward_row, grad_b_sum, grad_w_row, grad_x_row
+from fastnn.config import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS
+from fastnn.kernels.dense import bias_activate_row, dense_forward_row, grad_b_sum, grad_w_row, grad_x_row
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
 from fastnn.kernels.optim import CHUNK, adam_range, momentum_range, sgd_range
 from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON
@@ -85,8 +86,13 @@ def forward_batch(x, theta, layout, abuf, batch_size):
         start = batch_size * layout[l, A_COL]
         out = abuf[start:start + nb * k].reshape((nb, k))
         act = layout[l, ACT]
-        for i in prange(nb):
-            dense_forward_row(inp[i], w, b, out[i], act)
+        if d * k >= BLAS_MIN_WEIGHTS and nb >= BLAS_MIN_ROWS:
+            np.dot(inp, w, out)  # BLAS, never inside a prange body
+            for i in prange(nb):
+                bias_activate_row(out[i], b, act)
+        else:
+            for i in prange(nb):
+                dense_forward_row(inp[i], w, b, out[i], act)
         inp = out
     return inp
 
@@ -113,15 +119,22 @@ def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size):
         else:
             p_start = batch_size * layout[l - 1, A_COL]
             inp = abuf[p_start:p_start + nb * d].reshape((nb, d))
+        blas = d * k >= BLAS_MIN_WEIGHTS and nb >= BLAS_MIN_ROWS
         gw = grad[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
-        for p in prange(d):
-            grad_w_row(inp, delta, p, gw[p])
+        if blas:
+            np.dot(inp.T, delta, gw)
+        else:
+            for p in prange(d):
+                grad_w_row(inp, delta, p, gw[p])
         grad_b_sum(delta, grad[layout[l, B_OFF]:layout[l, B_OFF] + k])
         if l > 0:
             w = theta[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
             gx = other[:nb * d].reshape((nb, d))
-            for i in prange(nb):
-                grad_x_row(delta[i], w, gx[i])
+            if blas:
+                np.dot(delta, w.T, gx)
+            else:
+                for i in prange(nb):
+                    grad_x_row(delta[i], w, gx[i])
             cur, other = other, cur
 
 
