@@ -13,7 +13,10 @@ a stale kernel compiled with different flags.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import site
+import sys
 import threading
 from typing import Iterator
 
@@ -60,6 +63,47 @@ FUSED_PARALLEL_MIN_WORK: int = 1 << 26
 #: rows; below that the hand-written loops win (the BLAS call's fixed cost).
 BLAS_MIN_WEIGHTS: int = 1024
 BLAS_MIN_ROWS: int = 8
+
+
+def _find_libtbb() -> str | None:
+    """Path of the TBB runtime installed by the ``tbb`` wheel (it lands in ``<prefix>/lib``)."""
+    prefixes = [sys.prefix, sys.base_prefix, site.USER_BASE or ""]
+    for prefix in prefixes:
+        path = os.path.join(prefix, "lib", "libtbb.so.12")
+        if prefix and os.path.exists(path):
+            return path
+    return None
+
+
+def _select_threading_layer() -> str:
+    """Choose Numba's threading layer before any parallel kernel starts its threads.
+
+    fastnn needs a layer that is thread-safe (several Python threads may call
+    ``predict`` at once; Numba's ``workqueue`` layer aborts the process then)
+    and fork-safe (``multiprocessing`` with fork, joblib; GNU OpenMP is not).
+    TBB is both, and it is fast: a parallel region measured ~2 us with TBB
+    against ~7.5 ms with GNU OpenMP on the shared 2-core machine.  The ``tbb``
+    wheel installs ``libtbb.so.12`` in ``<prefix>/lib``, where Numba's TBB
+    extension does not look, so it is preloaded here.  Without TBB, fastnn
+    asks Numba for any thread-safe layer (OpenMP).  An explicit
+    ``NUMBA_THREADING_LAYER`` in the environment always wins.
+    """
+    if os.environ.get("NUMBA_THREADING_LAYER"):
+        return os.environ["NUMBA_THREADING_LAYER"]
+    lib = _find_libtbb() if sys.platform.startswith("linux") else None
+    if lib is not None:
+        try:
+            ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+            numba.config.THREADING_LAYER = "tbb"
+            return "tbb"
+        except OSError:
+            pass
+    numba.config.THREADING_LAYER = "threadsafe"
+    return "threadsafe"
+
+
+#: The threading layer fastnn asked Numba for ("tbb" when the TBB wheel is installed).
+THREADING_LAYER: str = _select_threading_layer()
 
 _PARALLEL_MODES = ("auto", "serial", "parallel")
 _state = threading.local()

@@ -83,6 +83,19 @@ def serial_kernel(fn: types.FunctionType):
     return dispatcher
 
 
+def opaque_kernel(fn: types.FunctionType):
+    """Compile ``fn`` serially and keep it a real call (not inlined at Numba-IR level).
+
+    For BLAS calls inside parallel kernels: Numba's parfor array analysis,
+    seeing ``np.dot`` on a loop-carried array, asserts shape equalities that do
+    not hold (measured: "Sizes of x_size1, d do not match" from the second
+    layer of ``forward_batch``); behind a call it sees nothing to analyse.
+    """
+    dispatcher = njit(parallel=False, **JIT_OPTIONS)(fn)
+    _COMPILED.append(dispatcher)
+    return dispatcher
+
+
 def compiled_kernels() -> list:
     """Every Numba dispatcher fastnn has built (serial and parallel builds)."""
     return list(_COMPILED)

@@ -20,7 +20,7 @@ import numpy as np
 from numba import prange
 
 from fastnn import _checks, config
-from fastnn.kernels._jit import kernel, serial_kernel
+from fastnn.kernels._jit import kernel, opaque_kernel, serial_kernel
 from fastnn.kernels.activations import activate_row, activation_backward_row
 
 
@@ -39,6 +39,12 @@ def dense_forward_row(x_row, w, b, out_row, code):
         for j in range(k):
             out_row[j] += xv * w[p, j]
     activate_row(out_row, out_row, code)
+
+
+@opaque_kernel
+def matmul_into(a, b, out):
+    """``out = a @ b`` through BLAS (``a``/``b`` C- or F-contiguous, ``out`` C-contiguous)."""
+    np.dot(a, b, out)
 
 
 @serial_kernel

@@ -54,7 +54,14 @@ from numba import prange
 from fastnn.kernels._jit import kernel, serial_kernel
 from fastnn.kernels.activations import activation_backward_row
 from fastnn.config import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS
-from fastnn.kernels.dense import bias_activate_row, dense_forward_row, grad_b_sum, grad_w_row, grad_x_row
+from fastnn.kernels.dense import (
+    bias_activate_row,
+    dense_forward_row,
+    grad_b_sum,
+    grad_w_row,
+    grad_x_row,
+    matmul_into,
+)
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
 from fastnn.kernels.optim import CHUNK, adam_range, momentum_range, sgd_range
 from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON
@@ -87,7 +94,7 @@ def forward_batch(x, theta, layout, abuf, batch_size):
         out = abuf[start:start + nb * k].reshape((nb, k))
         act = layout[l, ACT]
         if d * k >= BLAS_MIN_WEIGHTS and nb >= BLAS_MIN_ROWS:
-            np.dot(inp, w, out)  # BLAS, never inside a prange body
+            matmul_into(inp, w, out)  # BLAS, never inside a prange body
             for i in prange(nb):
                 bias_activate_row(out[i], b, act)
         else:
@@ -122,7 +129,7 @@ def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size):
         blas = d * k >= BLAS_MIN_WEIGHTS and nb >= BLAS_MIN_ROWS
         gw = grad[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
         if blas:
-            np.dot(inp.T, delta, gw)
+            matmul_into(inp.T, delta, gw)
         else:
             for p in prange(d):
                 grad_w_row(inp, delta, p, gw[p])
@@ -131,7 +138,7 @@ def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size):
             w = theta[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
             gx = other[:nb * d].reshape((nb, d))
             if blas:
-                np.dot(delta, w.T, gx)
+                matmul_into(delta, w.T, gx)
             else:
                 for i in prange(nb):
                     grad_x_row(delta[i], w, gx[i])
