@@ -22,6 +22,7 @@ a kernel module during development, delete ``fastnn/**/__pycache__``.
 from __future__ import annotations
 
 import types
+import warnings
 from typing import NamedTuple
 
 from numba import njit
@@ -29,6 +30,34 @@ from numba import njit
 from fastnn.config import JIT_OPTIONS
 
 _COMPILED: list = []
+_warned_no_cache = False
+
+
+def _njit(fn, **options):
+    """``numba.njit`` with :data:`JIT_OPTIONS`, falling back to no disk cache where none can be written.
+
+    Installed into a read-only location with no writable user cache
+    directory either, Numba refuses ``cache=True`` at decoration time
+    ("no locator available").  fastnn then compiles in memory, in every
+    process, and says so once (set ``NUMBA_CACHE_DIR`` to a writable
+    directory to get the cache back).
+    """
+    global _warned_no_cache
+    try:
+        return njit(**options, **JIT_OPTIONS)(fn)
+    except RuntimeError as exc:
+        if "no locator available" not in str(exc):
+            raise
+        if not _warned_no_cache:
+            _warned_no_cache = True
+            warnings.warn(
+                "fastnn: no writable directory for Numba's kernel cache (the package is read-only and so is "
+                "the user cache); kernels are compiled in every process. Set NUMBA_CACHE_DIR to a writable "
+                "directory to cache them.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return njit(**options, **{**JIT_OPTIONS, "cache": False})(fn)
 
 
 class KernelPair(NamedTuple):
@@ -64,8 +93,8 @@ def _build_copy(fn: types.FunctionType, suffix: str, parallel: bool) -> types.Fu
 
 def kernel(fn: types.FunctionType) -> KernelPair:
     """Compile ``fn`` serially and with ``parallel=True``; both cached on disk."""
-    serial = njit(parallel=False, **JIT_OPTIONS)(_build_copy(fn, "", parallel=False))
-    parallel = njit(parallel=True, **JIT_OPTIONS)(_build_copy(fn, "__parallel", parallel=True))
+    serial = _njit(_build_copy(fn, "", parallel=False), parallel=False)
+    parallel = _njit(_build_copy(fn, "__parallel", parallel=True), parallel=True)
     _COMPILED.extend([serial, parallel])
     return KernelPair(serial, parallel)
 
@@ -78,7 +107,7 @@ def serial_kernel(fn: types.FunctionType):
     costs ~50 ns of call and reference-count traffic, which dominated the
     fused loops for small layers (measured: see the README).
     """
-    dispatcher = njit(parallel=False, inline="always", **JIT_OPTIONS)(fn)
+    dispatcher = _njit(fn, parallel=False, inline="always")
     _COMPILED.append(dispatcher)
     return dispatcher
 
@@ -91,7 +120,7 @@ def opaque_kernel(fn: types.FunctionType):
     not hold (measured: "Sizes of x_size1, d do not match" from the second
     layer of ``forward_batch``); behind a call it sees nothing to analyse.
     """
-    dispatcher = njit(parallel=False, **JIT_OPTIONS)(fn)
+    dispatcher = _njit(fn, parallel=False)
     _COMPILED.append(dispatcher)
     return dispatcher
 
