@@ -5,11 +5,14 @@
     fastnn demo NAME [--backend numba|numpy] [--dtype float64|float32] [--seed N] [--plots DIR]
     fastnn demo all  [...]
     fastnn demo --list
+    fastnn compare [WORKLOAD ...] [--repeat N] [--threads N] [--json] [--with sklearn,torch]
+    fastnn compare --list
 
 (also ``python -m fastnn ...``).  Exit status: 0 on success, 2 on bad usage
 (unknown demo, bad option value, unwritable plots directory, matplotlib
 missing for ``--plots``), 130 when interrupted, 1 when stdout is closed early
-(``fastnn demo all | head``).  Usage errors are one line on
+(``fastnn demo all | head``); ``compare`` also exits 1 when a workload's
+two backends disagree beyond the dtype's tolerance.  Usage errors are one line on
 stderr, without a traceback.
 
 Adding a subcommand: write ``_add_<name>_parser(subparsers)`` that adds its
@@ -159,11 +162,73 @@ def _save_plots(result, directory) -> None:
 
 
 # ----------------------------------------------------------------------
+# compare
+# ----------------------------------------------------------------------
+
+
+def _add_compare_parser(subparsers) -> None:
+    from fastnn.workloads import WORKLOADS
+
+    parser = subparsers.add_parser(
+        "compare", help="time fastnn against its NumPy reference (and scikit-learn, PyTorch) on named workloads",
+        description="Train the same initial weights on the numpy reference backend and on fastnn's numba "
+                    "backend, for each workload, and print the times, the speed-up (median of alternating "
+                    "rounds), the largest difference between the final weights and the final losses. Exit "
+                    "status 1 when the backends disagree beyond the dtype's tolerance (FAIL).",
+    )
+    parser.add_argument("names", nargs="*", metavar="WORKLOAD",
+                        help=f"workloads to run: {', '.join(WORKLOADS)} (default: every available one)")
+    parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+    parser.add_argument("--repeat", type=_positive_int, default=3, metavar="N",
+                        help="alternating timed rounds per workload (default 3); times are medians")
+    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                        help="Numba, BLAS and PyTorch threads for every side (default: the current settings)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON list, an object per workload, instead of the table")
+    parser.add_argument("--with", dest="extras", default="", metavar="LIST",
+                        help="comma-separated extra sides: sklearn (MLPRegressor/MLPClassifier), torch "
+                             "(a PyTorch CPU loop); skipped with a note when not installed")
+    parser.set_defaults(handler=_run_compare_command)
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _run_compare_command(args) -> int:
+    from fastnn import compare
+    from fastnn.workloads import WORKLOADS
+
+    if args.list:
+        width = max(map(len, WORKLOADS))
+        for name, w in WORKLOADS.items():
+            reason = w.unavailable_reason()
+            print(f"{name:{width}s}  {w.description}" + (f"  [unavailable: {reason}]" if reason else ""))
+        return EXIT_OK
+    if args.threads is not None:
+        from fastnn import config
+
+        try:
+            config._check_threads(args.threads)
+        except ValueError as exc:
+            raise UsageError(f"--threads: {exc}") from None
+    extras = [e.strip() for e in args.extras.split(",") if e.strip()]
+    try:
+        return compare.main(args.names, repeat=args.repeat, threads=args.threads, extras=extras,
+                            as_json=args.json)
+    except compare.CompareError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# ----------------------------------------------------------------------
 # the parser and the entry point
 # ----------------------------------------------------------------------
 
 #: Functions that each add one subcommand to the parser.
-SUBCOMMANDS = [_add_demo_parser]
+SUBCOMMANDS = [_add_demo_parser, _add_compare_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

