@@ -39,6 +39,8 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def as_float_array(name: str, value, ndims=(1, 2)) -> np.ndarray:
     """Return ``value`` as a C-contiguous float32/float64 array with an allowed ndim."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a plain array, not a masked array (use {name}.filled(...))")
     if isinstance(value, np.ndarray):
         arr = value
     else:
@@ -78,6 +80,8 @@ def check_writable(name: str, arr, shape: tuple, dtype: np.dtype) -> np.ndarray:
     """Validate an array that a kernel writes into: exact shape/dtype, C-contiguous, writeable."""
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray to be written in place, got {type(arr).__name__}")
+    if isinstance(arr, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a numpy.ndarray, not a masked array (it is written in place)")
     if arr.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype}, got {arr.dtype}")
     check_shape(name, arr, shape)
@@ -120,7 +124,10 @@ def check_scalar(name: str, value, *, low=None, high=None, low_open=False, high_
     """Return ``value`` as a finite Python float inside the given bounds."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        raise ValueError(f"{name} must be finite, got an integer too large for a float") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     too_low = low is not None and (value < low or (low_open and value == low))
@@ -132,13 +139,15 @@ def check_scalar(name: str, value, *, low=None, high=None, low_open=False, high_
     return value
 
 
-def check_int(name: str, value, *, low: int) -> int:
-    """Return ``value`` as a Python int >= ``low``."""
+def check_int(name: str, value, *, low: int, high: int = 2**53) -> int:
+    """Return ``value`` as a Python int in ``[low, high]`` (default ``high``: exactly representable as a float)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     value = int(value)
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
+    if value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
     return value
 
 
@@ -159,8 +168,19 @@ class ActivationArgs(NamedTuple):
     result: np.ndarray   # what the public function returns (input's shape)
 
 
-def activation_args(name: str, arr, activation, out, grad=None, *, elementwise_only=False) -> ActivationArgs:
-    """Validate an activation call.  ``name`` is the argument's name ("z" or "a")."""
+_NO_GRAD = object()
+
+
+def activation_args(name: str, arr, activation, out, grad=_NO_GRAD, *, elementwise_only=False) -> ActivationArgs:
+    """Validate an activation call.  ``name`` is the argument's name ("z" or "a").
+
+    ``grad`` (``grad_a`` of ``activation_backward``) is required when passed:
+    None there is an error, not "no gradient".
+    """
+    if grad is None:
+        raise TypeError("grad_a must be an array of floats, got None")
+    if grad is _NO_GRAD:
+        grad = None
     code = activation_code(activation)
     if elementwise_only and code == SOFTMAX:
         raise ValueError(
@@ -325,6 +345,8 @@ def param_args(param, grad, **state) -> tuple[np.ndarray, np.ndarray, dict]:
     """Validate an in-place optimizer update: ``param`` and ``state`` are written, ``grad`` read."""
     if not isinstance(param, np.ndarray):
         raise TypeError(f"param must be a numpy.ndarray (it is updated in place), got {type(param).__name__}")
+    if isinstance(param, np.ma.MaskedArray):
+        raise TypeError("param must be a numpy.ndarray, not a masked array (it is updated in place)")
     if param.dtype not in FLOAT_DTYPES:
         raise TypeError(f"param must have dtype float32 or float64, got {param.dtype}")
     if param.ndim not in (1, 2):

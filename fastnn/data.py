@@ -12,6 +12,8 @@ from fastnn.losses import CATEGORICAL_CROSSENTROPY, POISSON, LossSpec
 
 
 def _numeric_array(name: str, value) -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a plain array, not a masked array (use {name}.filled(...))")
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged nested lists and the like

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
 
 import numpy as np
 
@@ -86,24 +85,36 @@ def load_model(path):
         The file is not a complete, consistent fastnn model file of a
         supported version.  Nothing in the file is ever executed.
     """
-    from fastnn.model import Dense, Sequential
-    from fastnn.optim import OPTIMIZERS
-
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [name for name in _ARRAYS if name not in archive.files]
-            if missing:
-                raise _bad(path, f"missing arrays {missing}")
-            arrays = {name: archive[name] for name in _ARRAYS}
+        return _load(path)
     except FileNotFoundError:
         raise
     except ValueError as exc:
         if "not a valid fastnn model file" in str(exc):
             raise
         raise _bad(path, f"cannot read it ({exc})") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+    except Exception as exc:
+        # An untrusted file can make the readers fail in many ways (a huge declared shape ->
+        # MemoryError, an unknown zip compression -> NotImplementedError, a deeply nested header
+        # -> RecursionError, numbers beyond range -> OverflowError, ...): all mean "not a model file".
         raise _bad(path, f"cannot read it ({type(exc).__name__}: {exc})") from None
+
+
+def _load(path):
+    from fastnn.model import Dense, Sequential
+    from fastnn.optim import OPTIMIZERS
+
+    with np.load(path, allow_pickle=False) as archive:
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise _bad(path, "it is a single array, not an .npz archive")
+        missing = [name for name in _ARRAYS if name not in archive.files]
+        if missing:
+            raise _bad(path, f"missing arrays {missing}")
+        arrays = {name: archive[name] for name in _ARRAYS}
+    for name, value in arrays.items():
+        if not isinstance(value, np.ndarray):
+            raise _bad(path, f"{name} is not an array")
 
     meta_bytes = arrays["meta"]
     if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1:

@@ -70,7 +70,7 @@ class Dense:
     """
 
     def __init__(self, units, activation="identity"):
-        self.units = check_int("units", units, low=1)
+        self.units = check_int("units", units, low=1, high=2**31 - 1)
         self.activation = activation_name(activation)
 
     def get_config(self) -> dict:
@@ -104,18 +104,25 @@ class Sequential:
     """
 
     def __init__(self, layers=None, input_dim=None, backend="numba", dtype="float64", init="normal", seed=None):
-        layers = [] if layers is None else list(layers)
+        if layers is None:
+            layers = []
+        elif isinstance(layers, Dense) or not isinstance(layers, (list, tuple)):
+            raise TypeError(f"layers must be a list of fastnn.Dense layers, got {type(layers).__name__}")
+        layers = list(layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Dense):
                 raise TypeError(f"layers[{i}] must be a fastnn.Dense layer, got {type(layer).__name__}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-        dtype_name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+        try:
+            dtype_name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+        except TypeError:
+            raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}") from None
         if dtype_name not in DTYPES:
             raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
-        self.seed = check_int("seed", seed, low=0)
+        self.seed = check_int("seed", seed, low=0, high=2**64 - 1)
         self.layers = layers
         self.backend = backend
         self.dtype = np.dtype(dtype_name)
@@ -165,13 +172,19 @@ class Sequential:
     def build(self, input_dim) -> None:
         """Create the parameters for ``input_dim`` input features, drawn from the initializer."""
         self._require_layers()
-        input_dim = check_int("input_dim", input_dim, low=1)
+        input_dim = check_int("input_dim", input_dim, low=1, high=2**31 - 1)
         if self.built:
             if input_dim != self.input_dim:
                 raise ValueError(f"the model is built for input_dim={self.input_dim}, got {input_dim}")
             return
         layout, n_params = _make_layout(input_dim, self.layers)
-        theta = np.empty(n_params, dtype=self.dtype)
+        try:
+            theta = np.empty(n_params, dtype=self.dtype)
+        except (MemoryError, ValueError):
+            raise MemoryError(
+                f"the model has {n_params} parameters ({n_params * self.dtype.itemsize / 2**30:.1f} GiB): "
+                "too many to allocate; use fewer or smaller layers (units) or a smaller input_dim"
+            ) from None
         for l in range(layout.shape[0]):
             d, k = layout[l, 0], layout[l, 1]
             theta[layout[l, 3]:layout[l, 3] + d * k] = initial_weights(self.init, d, k, self._init_rng).ravel()
@@ -204,12 +217,14 @@ class Sequential:
         shape, non-numeric or non-finite array.
         """
         self._require_layers()
+        if isinstance(weights, (str, bytes, np.ndarray)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"weights must be a list of arrays [w0, b0, w1, b1, ...], got {type(weights).__name__}")
         weights = list(weights)
         if len(weights) != 2 * len(self.layers):
             raise ValueError(f"weights must hold {2 * len(self.layers)} arrays [w0, b0, ...], got {len(weights)}")
         input_dim = self.input_dim
         if input_dim is None:
-            first = np.asarray(weights[0])
+            first = _weight_array(0, weights[0])
             if first.ndim != 2:
                 raise ValueError(f"weights[0] must be 2-D (n_in, n_out), got shape {first.shape}")
             input_dim = first.shape[0]
@@ -218,9 +233,7 @@ class Sequential:
         for l in range(layout.shape[0]):
             d, k = int(layout[l, 0]), int(layout[l, 1])
             for j, shape in ((2 * l, (d, k)), (2 * l + 1, (k,))):
-                arr = np.asarray(weights[j])
-                if arr.dtype == object or arr.dtype.kind not in "biuf":
-                    raise TypeError(f"weights[{j}] must be numeric, got dtype {arr.dtype}")
+                arr = _weight_array(j, weights[j])
                 if arr.shape != shape:
                     raise ValueError(f"weights[{j}] must have shape {shape}, got {arr.shape}")
                 arr = arr.astype(self.dtype)
@@ -296,6 +309,9 @@ class Sequential:
         if threads is not None:
             threads = config._check_threads(threads)
         opt = get_optimizer(optimizer) if optimizer is not None else (self.optimizer or SGD(lr=0.01))
+        eps = getattr(opt, "eps", None)
+        if eps is not None and self.dtype.type(eps) == 0:  # e.g. 1e-300 in float32: 0/0 in the update
+            raise ValueError(f"Adam eps={eps} is 0 in {self.dtype.name}; use eps >= {np.finfo(self.dtype).tiny}")
         self._check_output_activation(spec)
         X = check_features("X", X, self.dtype, self.input_dim)
         Y = check_targets("y", y, self.dtype, X.shape[0], self.output_dim, spec)
@@ -365,8 +381,7 @@ class Sequential:
         train_epochs = _pick(train.train_epochs, self.backend, work)
         hyper = _hyper(opt, min_delta)
         early = np.array([np.inf, 0.0, -1.0])
-        losses = np.empty(epochs)
-        val_losses = np.empty(epochs)
+
         eps = self.dtype.type(np.finfo(self.dtype).eps)
         no_weights = np.empty(0, self.dtype)
         s1, s2 = self._opt_state
@@ -381,22 +396,22 @@ class Sequential:
                 perms = (np.stack([self._shuffle_rng.permutation(n) for _ in range(count)])
                          if shuffle else np.empty((0, n), np.int64))
                 done = history.epochs
+                losses, val_losses = np.empty(count), np.empty(count)
                 started = time.perf_counter()
                 ran, status, step = train_epochs(
                     X, Y, no_weights, perms, self._theta, buf["grad"], s1, s2, buf["snapshot"], buf["best"],
                     self._layout, spec.code, train.KERAS, opt.code, hyper, eps, batch, epoch0 + done, count,
                     self.step, -1 if patience is None else patience, Xv, Yv, buf["xb"], buf["yb"], no_weights,
-                    buf["abuf"], buf["dbuf"], buf["dbuf_other"], buf["rowloss"], losses[done:], val_losses[done:],
-                    early,
+                    buf["abuf"], buf["dbuf"], buf["dbuf_other"], buf["rowloss"], losses, val_losses, early,
                 )
                 elapsed = time.perf_counter() - started
                 ran = int(ran)
                 self.step = int(step)
                 self.epochs_trained += ran
                 history.epochs = done + ran
-                history.loss += [float(v) for v in losses[done:done + ran]]
+                history.loss += [float(v) for v in losses[:ran]]
                 if Xv.shape[0]:
-                    history.val_loss += [float(v) for v in val_losses[done:done + ran]]
+                    history.val_loss += [float(v) for v in val_losses[:ran]]
                 history.lr += [opt.lr_at(epoch0 + e) for e in range(done, done + ran)]
                 progress.update(history, epoch0, done)
                 if ran:
@@ -412,6 +427,10 @@ class Sequential:
             self._theta[...] = buf["best"]
             history.best_epoch = int(early[2]) - epoch0
         history.stopped_early = status == train.STOPPED_EARLY
+        if not np.all(np.isfinite(self._theta)):  # the last update overflowed after a finite loss
+            history.diverged = True
+            warnings.warn("the weights became non-finite in the last epoch's update; check the learning rate",
+                          RuntimeWarning, stacklevel=3)
         if history.interrupted:
             message = f"interrupted: kept the weights and history of epoch {history.epochs}"
         progress.close(message if verbose else "")
@@ -503,6 +522,17 @@ class Sequential:
     def __repr__(self) -> str:
         return (f"Sequential({self.layers!r}, input_dim={self.input_dim}, backend={self.backend!r}, "
                 f"dtype={self.dtype.name!r}, init={self.init!r}, seed={self.seed})")
+
+
+def _weight_array(j: int, value) -> np.ndarray:
+    """``weights[j]`` of ``set_weights`` as a numeric array, or a TypeError naming it."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged nested lists and the like
+        raise TypeError(f"weights[{j}] must be a numeric array; could not convert it: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"weights[{j}] must be numeric, got dtype {arr.dtype}")
+    return arr
 
 
 def _make_layout(input_dim: int, layers) -> tuple[np.ndarray, int]:

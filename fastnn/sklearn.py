@@ -111,6 +111,12 @@ class _Network:
         return batch * int(np.sum(self.layout[:, 0] * self.layout[:, 1]))
 
 
+def _check_numeric_targets(y):
+    """scikit-learn's regressor fails on non-numeric targets (in its arithmetic); fastnn says so up front."""
+    if np.asarray(y).dtype.kind not in "biuf":
+        raise TypeError(f"y must be numeric, got dtype {np.asarray(y).dtype}")
+
+
 def _dense(X, dtype):
     if _sparse.issparse(X):
         X = X.toarray()
@@ -146,6 +152,8 @@ class _FastnnMLP:
         layer_units = [self.coefs_[0].shape[0]] + [w.shape[1] for w in self.coefs_]
         net = self._network(layer_units)
         dtype = np.result_type(X.dtype, *[c.dtype for c in self.coefs_], np.float32)
+        if dtype not in (np.float32, np.float64):  # longdouble input: the kernels compute in float64
+            dtype = np.dtype(np.float64)
         X = _dense(X, dtype)
         theta = net.pack(self.coefs_, self.intercepts_, dtype)
         out = np.empty((X.shape[0], layer_units[-1]), dtype)
@@ -173,6 +181,7 @@ class _FastnnMLP:
     def _lbfgs_context(self, X, y, sample_weight, layer_units) -> dict:
         """Everything one loss/gradient evaluation needs, allocated once per fit."""
         dtype = X.dtype
+        _check_numeric_targets(y)
         net = self._network(layer_units)
         return {
             "net": net,
@@ -336,6 +345,7 @@ class _EpochRunner:
 
     def __init__(self, est, X, y, sample_weight, layer_units, batch_size):
         dtype = X.dtype
+        _check_numeric_targets(y)
         self.est = est
         self.X = _dense(X, dtype)
         self.Y = np.ascontiguousarray(y, dtype=dtype).reshape(self.X.shape[0], -1)
