@@ -1060,6 +1060,12 @@ def _sk_run(cls, params, X, y, X_test, methods):
     return steps, est
 
 
+def _exc_category(exc) -> str:
+    """ValueError / TypeError (or both, like scikit-learn's InvalidParameterError), else the type's name."""
+    kinds = [c.__name__ for c in (ValueError, TypeError) if isinstance(exc, c)]
+    return "+".join(kinds) or type(exc).__name__
+
+
 def run_sklearn(case: SklearnCase) -> Result:
     import sklearn.neural_network as skn
 
@@ -1098,8 +1104,8 @@ def run_sklearn(case: SklearnCase) -> Result:
                 return _bad_exception(exc, f"{case.estimator}.{step}: not scikit-learn's ValueError/TypeError")
             notes.append(f"sklearn: scikit-learn's own class raises {type(exc).__name__} here too")
     if theirs is not None:
-        a = [(s, k, type(v).__name__ if k == "raise" else None) for s, k, v in ours]
-        b = [(s, k, type(v).__name__ if k == "raise" else None) for s, k, v in theirs]
+        a = [(s, k, _exc_category(v) if k == "raise" else None) for s, k, v in ours]
+        b = [(s, k, _exc_category(v) if k == "raise" else None) for s, k, v in theirs]
         if a != b:
             detail = "; ".join(f"{s}: {_exc_text(v) if k == 'raise' else 'ok'}" for s, k, v in ours)
             detail += " || scikit-learn: " + "; ".join(f"{s}: {_exc_text(v) if k == 'raise' else 'ok'}"
