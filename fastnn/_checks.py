@@ -80,8 +80,8 @@ def check_writable(name: str, arr, shape: tuple, dtype: np.dtype) -> np.ndarray:
     """Validate an array that a kernel writes into: exact shape/dtype, C-contiguous, writeable."""
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray to be written in place, got {type(arr).__name__}")
-    if isinstance(arr, np.ma.MaskedArray):
-        raise TypeError(f"{name} must be a numpy.ndarray, not a masked array (it is written in place)")
+    if isinstance(arr, (np.ma.MaskedArray, np.matrix)):
+        raise TypeError(f"{name} must be a plain numpy.ndarray, not {type(arr).__name__} (it is written in place)")
     if arr.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype}, got {arr.dtype}")
     check_shape(name, arr, shape)
@@ -345,8 +345,8 @@ def param_args(param, grad, **state) -> tuple[np.ndarray, np.ndarray, dict]:
     """Validate an in-place optimizer update: ``param`` and ``state`` are written, ``grad`` read."""
     if not isinstance(param, np.ndarray):
         raise TypeError(f"param must be a numpy.ndarray (it is updated in place), got {type(param).__name__}")
-    if isinstance(param, np.ma.MaskedArray):
-        raise TypeError("param must be a numpy.ndarray, not a masked array (it is updated in place)")
+    if isinstance(param, (np.ma.MaskedArray, np.matrix)):
+        raise TypeError(f"param must be a plain numpy.ndarray, not {type(param).__name__} (it is updated in place)")
     if param.dtype not in FLOAT_DTYPES:
         raise TypeError(f"param must have dtype float32 or float64, got {param.dtype}")
     if param.ndim not in (1, 2):

@@ -358,7 +358,7 @@ class Sequential:
             "dbuf": (batch * max(widths), self.dtype),
             "dbuf_other": (batch * max(widths), self.dtype),
             "rowloss": (batch, np.float64),
-            "snapshot": (3 * p if n_batches > 1 else 0, self.dtype),
+            "snapshot": (3 * p, self.dtype),  # start-of-epoch parameters + optimizer state
             "best": (p if early_stopping else 0, self.dtype),
         }
         try:
@@ -420,17 +420,13 @@ class Sequential:
         message = ""
         if status == train.NON_FINITE:
             history.diverged = True
-            message = (f"the loss became non-finite in epoch {history.epochs + 1}; training stopped and the "
-                       f"weights of the last completed epoch ({history.epochs}) were kept")
+            message = (f"the loss or the weights became non-finite in epoch {history.epochs + 1}; training stopped "
+                       f"and the weights of the last completed epoch ({history.epochs}) were kept")
             warnings.warn(message, RuntimeWarning, stacklevel=3)
         if patience is not None and early[2] >= 0:
             self._theta[...] = buf["best"]
             history.best_epoch = int(early[2]) - epoch0
         history.stopped_early = status == train.STOPPED_EARLY
-        if not np.all(np.isfinite(self._theta)):  # the last update overflowed after a finite loss
-            history.diverged = True
-            warnings.warn("the weights became non-finite in the last epoch's update; check the learning rate",
-                          RuntimeWarning, stacklevel=3)
         if history.interrupted:
             message = f"interrupted: kept the weights and history of epoch {history.epochs}"
         progress.close(message if verbose else "")

@@ -39,8 +39,9 @@ follows the same steps):
 3. each batch: forward, loss (before the update), output delta, backward,
    one optimizer step (Adam's step counter counts batches);
 4. the epoch loss is the sample-weighted mean of the batch losses;
-5. a non-finite batch loss stops the loop and restores the parameters and
-   optimizer state of the start of that epoch;
+5. a non-finite batch loss, or non-finite parameters at the end of an
+   epoch, stops the loop and restores the parameters and optimizer state of
+   the start of that epoch;
 6. with validation data the validation loss is computed after each epoch;
    with ``patience >= 0`` the monitored loss (validation if given, else
    training) drives early stopping and ``best`` keeps the best parameters.
@@ -296,6 +297,24 @@ def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
                 out[start + i, j] = res[i, j]
 
 
+@serial_kernel
+def all_finite(a):
+    """True when every element of ``a`` is finite."""
+    for i in range(a.shape[0]):
+        if not np.isfinite(a[i]):
+            return False
+    return True
+
+
+@serial_kernel
+def restore_snapshot(theta, s1, s2, snapshot):
+    """Put back the parameters and optimizer state saved at the start of the epoch."""
+    n_params = theta.shape[0]
+    theta[:] = snapshot[:n_params]
+    s1[:] = snapshot[n_params:n_params + s1.shape[0]]
+    s2[:] = snapshot[2 * n_params:2 * n_params + s2.shape[0]]
+
+
 @kernel
 def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, convention, opt_code,
                  hyper, eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv,
@@ -304,8 +323,8 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
 
     ``sw`` holds sample weights (n,) or is empty; ``swb`` is its batch buffer.
     ``perms`` is (n_epochs, n) row orders, or (0, n) for the identity order.
-    ``snapshot`` has room for 3 * P values (theta, s1, s2) when there is more
-    than one batch per epoch; ``best`` has P values when ``patience >= 0``.
+    ``snapshot`` has room for 3 * P values (theta, s1, s2) in the KERAS
+    convention; ``best`` has P values when ``patience >= 0``.
     ``losses``/``val_losses`` receive one value per epoch run.
     """
     n, d0 = X.shape
@@ -321,7 +340,7 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
     for e in range(n_epochs):
         epoch = epoch0 + e
         step_at_start = step
-        if n_batches > 1 and convention == KERAS:  # to undo the epoch if it diverges
+        if convention == KERAS:  # to undo the epoch if it diverges
             snapshot[:n_params] = theta
             snapshot[n_params:n_params + s1.shape[0]] = s1
             snapshot[2 * n_params:2 * n_params + s2.shape[0]] = s2
@@ -341,10 +360,7 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
             batch_loss, weight_sum = batch_loss_grad(x, y, w, theta, grad, layout, loss_code, convention, alpha, eps,
                                                      abuf, dbuf, dbuf_other, rowloss, batch_size)
             if convention == KERAS and not np.isfinite(batch_loss):
-                if n_batches > 1:
-                    theta[:] = snapshot[:n_params]
-                    s1[:] = snapshot[n_params:n_params + s1.shape[0]]
-                    s2[:] = snapshot[2 * n_params:2 * n_params + s2.shape[0]]
+                restore_snapshot(theta, s1, s2, snapshot)
                 return e, NON_FINITE, step_at_start
             total += batch_loss * nb
             weight_decay = 0.0 if convention == SKLEARN else hyper[H_WEIGHT_DECAY]  # SKLEARN: L2 is in grad
@@ -355,6 +371,9 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
                 b_stop = b_start + layout[l, N_OUT]
                 update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, w_start, b_start)
                 update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, 0.0, b_start, b_stop)
+        if convention == KERAS and not all_finite(theta):  # a finite loss, then an update that overflowed
+            restore_snapshot(theta, s1, s2, snapshot)
+            return e, NON_FINITE, step_at_start
         losses[e] = total / n
         monitored = losses[e]
         if Xv.shape[0] > 0:

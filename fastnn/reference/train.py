@@ -218,6 +218,9 @@ def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, best, layout, loss_code,
             weight_decay = 0.0 if convention == SKLEARN else hyper[H_WEIGHT_DECAY]  # SKLEARN: L2 is in grad
             step += 1
             update(theta, grad, s1, s2, layout, opt_code, hyper, lr, step, weight_decay)
+        if convention == KERAS and not np.all(np.isfinite(theta)):  # the last update overflowed
+            theta[...], s1[...], s2[...], step = saved
+            return e, NON_FINITE, step
         losses[e] = total / n
         monitored = losses[e]
         if Xv.shape[0] > 0:
