@@ -29,6 +29,7 @@ predict; results do not depend on it).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from numbers import Integral
 
@@ -51,7 +52,7 @@ except ImportError as exc:  # pragma: no cover - exercised without scikit-learn 
     ) from exc
 
 from fastnn import config
-from fastnn.activations import activation_code
+from fastnn.model import Dense, _make_layout
 from fastnn.kernels import train as _train
 from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON
 from fastnn.optim import ADAM_CODE, MOMENTUM_CODE
@@ -63,16 +64,10 @@ class _Network:
     """The flat-parameter view of an MLP: layout, packing to and from ``coefs_``/``intercepts_``."""
 
     def __init__(self, layer_units, hidden_activation, out_activation):
-        rows, offset, a_col = [], 0, 0
         n_layers = len(layer_units) - 1
-        for i in range(n_layers):
-            d, k = layer_units[i], layer_units[i + 1]
-            act = out_activation if i == n_layers - 1 else hidden_activation
-            rows.append([d, k, activation_code(act), offset, offset + d * k, a_col])
-            offset += d * k + k
-            a_col += k
-        self.layout = np.array(rows, dtype=np.int64)
-        self.n_params = offset
+        layers = [Dense(layer_units[i + 1], out_activation if i == n_layers - 1 else hidden_activation)
+                  for i in range(n_layers)]
+        self.layout, self.n_params = _make_layout(layer_units[0], layers)  # the model API's layout
         self.widths = list(layer_units)
 
     def pack(self, coefs, intercepts, dtype) -> np.ndarray:
@@ -127,7 +122,7 @@ class _FastnnMLP:
     """The overrides shared by both estimators (placed before scikit-learn's class in the MRO)."""
 
     def _threads(self):
-        return config.threads(self.n_threads) if self.n_threads is not None else _NoThreads()
+        return config.threads(self.n_threads) if self.n_threads is not None else contextlib.nullcontext()
 
     def _network(self, layer_units) -> _Network:
         return _Network(layer_units, self.activation, self.out_activation_)
@@ -397,14 +392,6 @@ class _EpochRunner:
         """Give the estimator its own arrays again (not views into the fit's flat buffer)."""
         self.est.coefs_ = [c.copy() for c in self.est.coefs_]
         self.est.intercepts_ = [b.copy() for b in self.est.intercepts_]
-
-
-class _NoThreads:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 _N_THREADS_CONSTRAINT = {"n_threads": [None, Interval(Integral, 1, None, closed="left")]}
