@@ -42,6 +42,20 @@ JIT_OPTIONS: dict = {
     "boundscheck": False,
 }
 
+#: The one exception to ``fastmath=False``: the serial feature-major training
+#: step for narrow networks (:mod:`fastnn.kernels.feature_major`).  Its sums
+#: run over the samples of a batch; ``reassoc`` lets LLVM split them into
+#: SIMD lanes (a plain ordered float sum cannot vectorise), ``contract`` fuses
+#: multiply-adds.  Serial code, so results still do not depend on the thread
+#: count; they differ from the ordered sum by rounding only, like a BLAS
+#: product.  No ``nnan``/``ninf``: the finiteness checks stay.
+VECTOR_FASTMATH: frozenset = frozenset({"reassoc", "contract"})
+
+#: Networks whose every layer has at most this many inputs and outputs train
+#: feature-major (activations stored units x samples, every inner loop over
+#: the samples of the batch): see :mod:`fastnn.kernels.feature_major`.
+NARROW_MAX_WIDTH: int = 16
+
 #: Work size (roughly multiply-adds or elements touched) from which a kernel's
 #: ``parallel=True`` build is used.  A parallel region costs a few microseconds
 #: to enter; below this size the serial build wins.

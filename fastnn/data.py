@@ -44,9 +44,18 @@ def check_features(name: str, X, dtype: np.dtype, n_features: int | None) -> np.
         raise ValueError(f"{name} has no features (shape {arr.shape})")
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
-    with np.errstate(over="ignore"):  # float64 values beyond float32's range become inf: reported below
-        arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.all(np.isfinite(arr)):
+    arr = _as_finite(name, arr, dtype)
+    return arr
+
+
+def _as_finite(name: str, arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``arr`` as C-contiguous ``dtype`` (no copy when it already is); ValueError if any value is NaN or inf."""
+    if arr.dtype != dtype or not arr.flags.c_contiguous:
+        with np.errstate(over="ignore"):  # float64 values beyond float32's range become inf: reported below
+            arr = np.ascontiguousarray(arr, dtype=dtype)
+    # a finite sum proves every term finite (NaN and inf propagate) without a temporary array; only when the
+    # sum overflows are the values checked one by one
+    if not np.isfinite(arr.sum(dtype=np.float64)) and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity (after conversion to {np.dtype(dtype)})")
     return arr
 
@@ -81,10 +90,7 @@ def check_targets(name: str, y, dtype: np.dtype, n_samples: int, n_outputs: int,
             f"{name} has {arr.shape[1]} columns, but the output layer has {n_outputs} units"
             + (" (integer class labels are accepted with loss='categorical_crossentropy')" if n_outputs > 1 else "")
         )
-    with np.errstate(over="ignore"):
-        arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinity (after conversion to {np.dtype(dtype)})")
+    arr = _as_finite(name, arr, dtype)
     if spec.is_classification and (arr.min() < 0 or arr.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for loss {spec.name!r}, got values in [{arr.min()}, {arr.max()}]")
     if spec.code == POISSON and arr.min() < 0:

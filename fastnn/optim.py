@@ -22,6 +22,8 @@ Conventions (scikit-learn and Keras):
 
 from __future__ import annotations
 
+import numpy as np
+
 from fastnn._checks import check_scalar
 
 #: Optimizer kinds by integer code, as the fused training loops see them.
@@ -47,6 +49,10 @@ class Optimizer:
     def lr_at(self, epoch: int) -> float:
         """Learning rate used during ``epoch`` (0-based, counted over the model's whole life)."""
         return self.lr
+
+    def lr_schedule(self, first: int, count: int) -> list:
+        """``[lr_at(e) for e in range(first, first + count)]``, computed in one go."""
+        return [self.lr] * count
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -94,6 +100,12 @@ class SGD(Optimizer):
 
     def lr_at(self, epoch: int) -> float:
         return self.lr / (1.0 + self.decay * epoch)
+
+    def lr_schedule(self, first: int, count: int) -> list:
+        if self.decay == 0:
+            return [self.lr] * count
+        # the same float64 operations as lr_at (and as the training loops)
+        return (self.lr / (1.0 + self.decay * np.arange(first, first + count, dtype=np.float64))).tolist()
 
     def get_config(self) -> dict:
         return {

@@ -84,14 +84,20 @@ OPTIMIZERS = {
 }
 
 
+#: Hidden widths that put the numba backend on each of its two training steps: every layer at most
+#: config.NARROW_MAX_WIDTH wide trains feature-major (fastnn.kernels.feature_major), one wider layer row-major.
+FIRST_HIDDEN = {"feature_major": 5, "row_major": fastnn.config.NARROW_MAX_WIDTH + 1}
+
+
+@pytest.mark.parametrize("step", sorted(FIRST_HIDDEN))
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("loss", sorted(LOSSES))
-def test_fit_matches_hand_written_loop(backend, opt_name, loss):
+def test_fit_matches_hand_written_loop(backend, opt_name, loss, step):
     """Whole fit (partial last batch, no shuffle) == the loop written from the reference kernels."""
     X, Y = make_data(n=23, d=3, k=3, loss=loss)
     acts = ["tanh", "relu", output_activation(loss, "sigmoid")]
-    model = Sequential([Dense(5, acts[0]), Dense(4, acts[1]), Dense(3, acts[2])], input_dim=3,
+    model = Sequential([Dense(FIRST_HIDDEN[step], acts[0]), Dense(4, acts[1]), Dense(3, acts[2])], input_dim=3,
                        backend=backend, seed=4, init="xavier")
     start = model.get_weights()
     history = model.fit(X, Y, epochs=6, batch_size=5, loss=loss, optimizer=OPTIMIZERS[opt_name](), shuffle=False)
@@ -102,23 +108,66 @@ def test_fit_matches_hand_written_loop(backend, opt_name, loss):
     assert model.step == 6 * 5  # 23 samples in batches of 5: 5 steps per epoch, the last one of 3
 
 
+@pytest.mark.parametrize("step", sorted(FIRST_HIDDEN))
 @pytest.mark.parametrize("hidden", ACTIVATIONS)
 @pytest.mark.parametrize("loss", sorted(LOSSES))
 @pytest.mark.parametrize("batch_size", [None, 8])
-def test_backends_agree_float64(hidden, loss, batch_size):
+def test_backends_agree_float64(hidden, loss, batch_size, step):
     """Same seed and data: numba and numpy weights within 1e-8 relative after the whole fit."""
     X, Y = make_data(n=41, d=4, k=3, loss=loss, seed=1)
     if loss == "poisson":
         Y = np.abs(Y)
     weights = []
     for backend in BACKENDS:
-        model = Sequential([Dense(6, hidden), Dense(3, output_activation(loss, "tanh"))], input_dim=4,
-                           backend=backend, seed=7, init="xavier")
+        model = Sequential([Dense(FIRST_HIDDEN[step] + 1, hidden), Dense(3, output_activation(loss, "tanh"))],
+                           input_dim=4, backend=backend, seed=7, init="xavier")
         history = model.fit(X, Y, epochs=40, batch_size=batch_size, loss=loss, optimizer=SGD(lr=0.05, momentum=0.5))
         assert not history.diverged  # a stable fit: agreement is about rounding, not chaos
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+
+
+def _layout(widths):
+    from fastnn.model import _make_layout
+
+    layout, _ = _make_layout(widths[0], [Dense(u, "relu") for u in widths[1:]])
+    return layout
+
+
+def test_narrow_networks_are_the_ones_with_every_width_at_most_the_limit():
+    """is_narrow: inputs and outputs of every layer at most NARROW_MAX_WIDTH; one wider anywhere: row-major."""
+    from fastnn.kernels.train import is_narrow
+
+    w = fastnn.config.NARROW_MAX_WIDTH
+    assert is_narrow(_layout([w, w, w, 1]))
+    assert is_narrow(_layout([1, 1]))
+    assert not is_narrow(_layout([w + 1, 2, 1]))  # the input alone is too wide
+    assert not is_narrow(_layout([2, 2, w + 1, 1]))
+    assert not is_narrow(_layout([2, 2, 2, w + 1]))
+
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_feature_major_step_with_shuffling_validation_and_early_stopping(batch_size):
+    """A narrow fit with everything switched on agrees with the numpy backend: shuffled mini-batches with a
+    partial last one, validation after each epoch (which reuses the batch buffers), early stopping, softmax
+    hidden layer, float64 and float32."""
+    X, Y = make_data(n=30, d=3, k=3, loss="categorical_crossentropy", seed=5)
+    Xv, Yv = make_data(n=9, d=3, k=3, loss="categorical_crossentropy", seed=6)
+    for dtype, rtol in (("float64", 1e-9), ("float32", 2e-4)):
+        results = []
+        for backend in BACKENDS:
+            model = Sequential([Dense(4, "softmax"), Dense(5, "sigmoid"), Dense(3, "softmax")], input_dim=3,
+                               backend=backend, seed=2, dtype=dtype)
+            history = model.fit(X, Y, epochs=25, batch_size=batch_size, loss="categorical_crossentropy",
+                                optimizer=Adam(lr=0.05), validation_data=(Xv, Yv), patience=3)
+            results.append((model.get_weights(), history.loss, history.val_loss, history.best_epoch))
+        (w_numba, loss_numba, val_numba, best_numba), (w_numpy, loss_numpy, val_numpy, best_numpy) = results
+        assert best_numba == best_numpy
+        np.testing.assert_allclose(loss_numba, loss_numpy, rtol=rtol)
+        np.testing.assert_allclose(val_numba, val_numpy, rtol=rtol)
+        for a, b in zip(w_numba, w_numpy):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol / 10)
 
 
 @pytest.mark.parametrize("opt", [SGD(lr=0.05, momentum=0.9, nesterov=True), Adam(lr=0.01)], ids=["nesterov", "adam"])

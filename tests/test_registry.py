@@ -182,9 +182,22 @@ def test_compiled_kernels_are_numba_dispatchers():
 
 
 def test_every_kernel_uses_the_config_jit_options():
-    """Each dispatcher's options contain every key/value of config.JIT_OPTIONS (cache: a disk cache is set)."""
+    """Each dispatcher's options contain every key/value of config.JIT_OPTIONS (cache: a disk cache is set).
+
+    Vector kernels differ in exactly two documented options: fastmath is
+    config.VECTOR_FASTMATH and the Numba runtime is off.
+    """
+    from fastnn.kernels import _jit
+
+    vector = {id(d) for d in _jit.vector_kernels()}
+    assert vector, "no vector kernel: the feature-major step is missing"
     for d in _compiled():
-        for key, value in config.JIT_OPTIONS.items():
+        expected = dict(config.JIT_OPTIONS)
+        if id(d) in vector:
+            expected["fastmath"] = set(config.VECTOR_FASTMATH)
+            expected["_nrt"] = False
+            assert not d.targetoptions.get("parallel"), f"{d.py_func.__qualname__}: vector kernels are serial"
+        for key, value in expected.items():
             if key == "cache":
                 assert _has_disk_cache(d) == bool(value), f"{d.py_func.__qualname__}: cache"
             else:

@@ -54,7 +54,7 @@ from numba import prange
 
 from fastnn.kernels._jit import kernel, serial_kernel
 from fastnn.kernels.activations import activation_backward_row
-from fastnn.config import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS
+from fastnn.config import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, NARROW_MAX_WIDTH
 from fastnn.kernels.dense import (
     bias_activate_row,
     dense_forward_row,
@@ -63,16 +63,15 @@ from fastnn.kernels.dense import (
     grad_x_row,
     matmul_into,
 )
+from fastnn.kernels.feature_major import fm_train_batch
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
-from fastnn.kernels.optim import CHUNK, adam_range, momentum_range, sgd_range
+from fastnn.kernels.network import (  # noqa: F401  (the layout and hyper slots are part of this module's API)
+    A_COL, ACT, B_OFF, H_ALPHA, H_BETA1, H_BETA2, H_DECAY, H_EPS, H_LR, H_MIN_DELTA, H_MOMENTUM, H_NESTEROV,
+    H_WEIGHT_DECAY, N_HYPER, N_IN, N_OUT, W_OFF, update_range,
+)
+from fastnn.kernels.optim import CHUNK
 from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON
-from fastnn.optim import ADAM_CODE, MOMENTUM_CODE
 
-# columns of ``layout``
-N_IN, N_OUT, ACT, W_OFF, B_OFF, A_COL = range(6)
-# entries of ``hyper`` (float64)
-H_LR, H_DECAY, H_MOMENTUM, H_NESTEROV, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_MIN_DELTA, H_ALPHA = range(10)
-N_HYPER = 10
 # loss conventions: how a batch's loss value and output delta are normalised
 KERAS, SKLEARN = 0, 1
 # entries of ``early`` (float64): best monitored loss, epochs without improvement, best epoch
@@ -149,27 +148,10 @@ def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size):
 @kernel
 def update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, start, stop):
     """One optimizer step on ``theta[start:stop]`` (chunks of CHUNK elements in parallel)."""
-    t = theta.dtype.type
     n_chunks = (stop - start + CHUNK - 1) // CHUNK
-    if opt_code == ADAM_CODE:
-        beta1 = hyper[H_BETA1]
-        beta2 = hyper[H_BETA2]
-        fstep = np.float64(step)
-        lr_t = lr * np.sqrt(1.0 - beta2 ** fstep) / (1.0 - beta1 ** fstep)
-        for c in prange(n_chunks):
-            lo = start + c * CHUNK
-            adam_range(theta, grad, s1, s2, t(lr_t), t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2),
-                       t(hyper[H_EPS]), t(weight_decay), lo, min(stop, lo + CHUNK))
-    elif opt_code == MOMENTUM_CODE:
-        nesterov = hyper[H_NESTEROV] != 0.0
-        for c in prange(n_chunks):
-            lo = start + c * CHUNK
-            momentum_range(theta, grad, s1, t(lr), t(hyper[H_MOMENTUM]), nesterov, t(weight_decay),
-                           lo, min(stop, lo + CHUNK))
-    else:
-        for c in prange(n_chunks):
-            lo = start + c * CHUNK
-            sgd_range(theta, grad, t(lr), t(weight_decay), lo, min(stop, lo + CHUNK))
+    for c in prange(n_chunks):
+        lo = start + c * CHUNK
+        update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, lo, min(stop, lo + CHUNK))
 
 
 @kernel
@@ -298,6 +280,19 @@ def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
 
 
 @serial_kernel
+def is_narrow(layout):
+    """True when every layer has at most :data:`fastnn.config.NARROW_MAX_WIDTH` inputs and outputs.
+
+    Such networks train feature-major (:mod:`fastnn.kernels.feature_major`):
+    their per-sample loops over 1-16 units are too short to vectorise.
+    """
+    for l in range(layout.shape[0]):
+        if layout[l, N_IN] > NARROW_MAX_WIDTH or layout[l, N_OUT] > NARROW_MAX_WIDTH:
+            return False
+    return True
+
+
+@serial_kernel
 def all_finite(a):
     """True when every element of ``a`` is finite."""
     for i in range(a.shape[0]):
@@ -307,12 +302,33 @@ def all_finite(a):
 
 
 @serial_kernel
+def copy_into(src, src_start, dst, dst_start, count):
+    """``dst[dst_start:+count] = src[src_start:+count]`` with a plain loop.
+
+    Numba's slice assignment ``dst[a:b] = src`` goes through its general
+    broadcasting and overlap machinery (~100 ns, measured), more than a
+    whole epoch of the seed networks' arithmetic.
+    """
+    for i in range(count):
+        dst[dst_start + i] = src[src_start + i]
+
+
+@serial_kernel
+def save_snapshot(theta, s1, s2, snapshot):
+    """Save the parameters and optimizer state (to undo an epoch that diverges)."""
+    n_params = theta.shape[0]
+    copy_into(theta, 0, snapshot, 0, n_params)
+    copy_into(s1, 0, snapshot, n_params, s1.shape[0])
+    copy_into(s2, 0, snapshot, 2 * n_params, s2.shape[0])
+
+
+@serial_kernel
 def restore_snapshot(theta, s1, s2, snapshot):
     """Put back the parameters and optimizer state saved at the start of the epoch."""
     n_params = theta.shape[0]
-    theta[:] = snapshot[:n_params]
-    s1[:] = snapshot[n_params:n_params + s1.shape[0]]
-    s2[:] = snapshot[2 * n_params:2 * n_params + s2.shape[0]]
+    copy_into(snapshot, 0, theta, 0, n_params)
+    copy_into(snapshot, n_params, s1, 0, s1.shape[0])
+    copy_into(snapshot, 2 * n_params, s2, 0, s2.shape[0])
 
 
 @kernel
@@ -337,40 +353,49 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
     no_rows = np.empty(0, dtype=np.int64)
     alpha = hyper[H_ALPHA]
     step = step0
+    # narrow networks in the KERAS convention train feature-major; xb/yb then hold the batch transposed,
+    # and a single unshuffled batch is gathered once (until validation reuses xb)
+    feature_major = convention == KERAS and not weighted and is_narrow(layout)
+    gathered = False
     for e in range(n_epochs):
         epoch = epoch0 + e
         step_at_start = step
         if convention == KERAS:  # to undo the epoch if it diverges
-            snapshot[:n_params] = theta
-            snapshot[n_params:n_params + s1.shape[0]] = s1
-            snapshot[2 * n_params:2 * n_params + s2.shape[0]] = s2
+            save_snapshot(theta, s1, s2, snapshot)
         lr = hyper[H_LR] / (1.0 + hyper[H_DECAY] * epoch)
         rows = perms[e] if shuffle else no_rows
         total = 0.0
         for bi in range(n_batches):
             start = bi * batch_size
             nb = min(batch_size, n - start)
-            x = xb[:nb * d0].reshape((nb, d0))
-            y = yb[:nb * k_last].reshape((nb, k_last))
-            gather_rows(X, rows, start, x)
-            gather_rows(Y, rows, start, y)
-            w = swb[:nb if weighted else 0]
-            if weighted:
-                gather_rows(sw.reshape((n, 1)), rows, start, swb[:nb].reshape((nb, 1)))
-            batch_loss, weight_sum = batch_loss_grad(x, y, w, theta, grad, layout, loss_code, convention, alpha, eps,
-                                                     abuf, dbuf, dbuf_other, rowloss, batch_size)
+            weight_decay = 0.0 if convention == SKLEARN else hyper[H_WEIGHT_DECAY]  # SKLEARN: L2 is in grad
+            step += 1
+            if feature_major:  # one call: gather, loss and gradient, update
+                batch_loss = fm_train_batch(X, Y, rows, start, nb, shuffle or n_batches > 1 or not gathered, xb, yb,
+                                            theta, grad, s1, s2, layout, loss_code, eps, opt_code, hyper, lr, step,
+                                            weight_decay, abuf, dbuf, dbuf_other, batch_size)
+                gathered = True
+            else:
+                x = xb[:nb * d0].reshape((nb, d0))
+                y = yb[:nb * k_last].reshape((nb, k_last))
+                gather_rows(X, rows, start, x)
+                gather_rows(Y, rows, start, y)
+                w = swb[:nb if weighted else 0]
+                if weighted:
+                    gather_rows(sw.reshape((n, 1)), rows, start, swb[:nb].reshape((nb, 1)))
+                batch_loss, weight_sum = batch_loss_grad(x, y, w, theta, grad, layout, loss_code, convention, alpha,
+                                                         eps, abuf, dbuf, dbuf_other, rowloss, batch_size)
             if convention == KERAS and not np.isfinite(batch_loss):
                 restore_snapshot(theta, s1, s2, snapshot)
                 return e, NON_FINITE, step_at_start
             total += batch_loss * nb
-            weight_decay = 0.0 if convention == SKLEARN else hyper[H_WEIGHT_DECAY]  # SKLEARN: L2 is in grad
-            step += 1
-            for l in range(n_layers):
-                w_start = layout[l, W_OFF]
-                b_start = layout[l, B_OFF]
-                b_stop = b_start + layout[l, N_OUT]
-                update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, w_start, b_start)
-                update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, 0.0, b_start, b_stop)
+            if not feature_major:
+                for l in range(n_layers):
+                    w_start = layout[l, W_OFF]
+                    b_start = layout[l, B_OFF]
+                    b_stop = b_start + layout[l, N_OUT]
+                    update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, w_start, b_start)
+                    update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, 0.0, b_start, b_stop)
         if convention == KERAS and not all_finite(theta):  # a finite loss, then an update that overflowed
             restore_snapshot(theta, s1, s2, snapshot)
             return e, NON_FINITE, step_at_start
@@ -378,6 +403,7 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
         monitored = losses[e]
         if Xv.shape[0] > 0:
             val_losses[e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, rowloss)
+            gathered = False  # dataset_loss used xb and yb
             monitored = val_losses[e]
         if patience >= 0:
             if monitored < early[E_BEST] - hyper[H_MIN_DELTA]:

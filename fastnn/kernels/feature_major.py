@@ -1,0 +1,268 @@
+"""Feature-major training step for narrow networks: every inner loop runs over the samples.
+
+The row-major step (:func:`fastnn.kernels.train.batch_loss_grad`) walks one
+sample at a time, with inner loops over a layer's outputs.  For the seed
+networks (2-4-1, 2-3-1, a single neuron) those loops are one to four
+iterations long: nothing vectorises and loop overhead is the cost (measured
+~13 us per epoch of 100 samples on 2-4-1, where the arithmetic needs ~1 us).
+
+Here a batch and every activation are stored transposed, ``(units,
+samples)``, so each loop below has the batch as its contiguous inner loop:
+
+- forward: ``out[j, :] = b[j] + sum_p w[p, j] * in[p, :]`` (multiply-adds
+  over samples, inputs in order ``p = 0..d-1``), then the activation over the
+  whole ``(k, nb)`` block (softmax per column);
+- backward: ``grad_w[p, j] = sum_i in[p, i] * delta[j, i]`` and
+  ``grad_b[j] = sum_i delta[j, i]`` (sums over samples),
+  ``grad_x[p, :] = sum_j w[p, j] * delta[j, :]`` (multiply-adds over samples).
+
+The sums over samples vectorise only if their order may change: this module
+is compiled with :data:`fastnn.config.VECTOR_FASTMATH` (``reassoc``,
+``contract``) by :func:`fastnn.kernels._jit.vector_kernel`, serially, so the
+result does not depend on the thread count and differs from the row-major
+step by rounding only.  :func:`fastnn.kernels.train.train_epochs` calls
+:func:`fm_batch_loss_grad` when the network is narrow (see
+:func:`fastnn.kernels.train.is_narrow`); the epoch loop, shuffling,
+optimizer steps, divergence checks and validation are shared.
+
+The KERAS loss convention only (the model API: no sample weights); the
+scikit-learn estimators keep the row-major step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn.activations import SOFTMAX
+from fastnn.kernels._jit import serial_kernel, vector_kernel
+from fastnn.kernels.activations import activate_row, activation_backward_row
+from fastnn.kernels.losses import loss_from_sum, loss_row_sum, scaled_difference_row
+from fastnn.kernels.network import A_COL, ACT, B_OFF, N_IN, N_OUT, W_OFF, update_layers
+from fastnn.losses import CATEGORICAL_CROSSENTROPY, MSE
+
+# Blocks are flat 1-D slices: a (k, nb) block holds unit j, sample i at ``j * nb + i``, and every inner loop
+# indexes a 1-D slice with its loop variable.  Both on purpose (measured): a 1-D slice costs nothing once
+# compiled, a ``reshape`` ~20 ns (more than a whole layer of the 2-4-1 network); and an index like
+# ``start + i`` with a start of unknown sign gets Numba's negative-index wrap-around on every element,
+# which stops LLVM from vectorising the loop.
+
+
+@serial_kernel
+def fm_gather(src, rows, start, out):
+    """``out`` (d, nb) block = rows ``rows[start:start + nb]`` of ``src`` (n, d), transposed.
+
+    ``rows`` empty means the identity order.
+    """
+    d = src.shape[1]
+    nb = out.shape[0] // d
+    for i in range(nb):
+        r = rows[start + i] if rows.shape[0] > 0 else start + i
+        for p in range(d):
+            out[p * nb + i] = src[r, p]
+
+
+@serial_kernel
+def fm_activate(z, k, nb, code):
+    """Apply activation ``code`` in place to the (k, nb) block ``z``.
+
+    Elementwise activations run over the whole block at once; softmax is
+    taken over each column (one sample), subtracting the column max.
+    """
+    if code != SOFTMAX:
+        activate_row(z, z, code)
+        return
+    zero = z.dtype.type(0.0)
+    for i in range(nb):
+        m = z[i]
+        for j in range(1, k):
+            if z[j * nb + i] > m:
+                m = z[j * nb + i]
+        s = zero
+        for j in range(k):
+            e = np.exp(z[j * nb + i] - m)
+            z[j * nb + i] = e
+            s += e
+        for j in range(k):
+            z[j * nb + i] = z[j * nb + i] / s
+
+
+@serial_kernel
+def fm_activation_backward(a, g, k, nb, code):
+    """Turn the (k, nb) block ``g`` of ``dL/da`` into ``dL/dz`` in place; ``a`` is the layer's output block.
+
+    Softmax per column: ``a * (g - sum_j g[j] a[j])``.
+    """
+    if code != SOFTMAX:
+        activation_backward_row(a, g, g, code)
+        return
+    zero = g.dtype.type(0.0)
+    for i in range(nb):
+        s = zero
+        for j in range(k):
+            s += g[j * nb + i] * a[j * nb + i]
+        for j in range(k):
+            g[j * nb + i] = a[j * nb + i] * (g[j * nb + i] - s)
+
+
+@serial_kernel
+def fm_dense_forward(inp, w, b, out, d, k, nb):
+    """(k, nb) block ``out = w.T @ inp + b`` before the activation; ``inp`` (d, nb), ``w`` (d, k) flat.
+
+    Each output starts at ``b[j]`` and adds ``w[p, j] * inp[p, :]`` for p = 0..d-1.
+    """
+    for j in range(k):
+        row = out[j * nb:(j + 1) * nb]
+        bj = b[j]
+        for i in range(nb):
+            row[i] = bj
+        for p in range(d):
+            wpj = w[p * k + j]
+            src = inp[p * nb:(p + 1) * nb]
+            for i in range(nb):
+                row[i] += wpj * src[i]
+
+
+@serial_kernel
+def fm_dense_grads(inp, delta, grad_w, grad_b, d, k, nb):
+    """``grad_w = inp @ delta.T`` (d, k) and ``grad_b = delta.sum(1)`` (k,), flat: sums over the samples."""
+    zero = grad_w.dtype.type(0.0)
+    for p in range(d):
+        src = inp[p * nb:(p + 1) * nb]
+        for j in range(k):
+            drow = delta[j * nb:(j + 1) * nb]
+            s = zero
+            for i in range(nb):
+                s += src[i] * drow[i]
+            grad_w[p * k + j] = s
+    for j in range(k):
+        drow = delta[j * nb:(j + 1) * nb]
+        s = zero
+        for i in range(nb):
+            s += drow[i]
+        grad_b[j] = s
+
+
+@serial_kernel
+def fm_grad_input(w, delta, grad_x, d, k, nb):
+    """(d, nb) block ``grad_x = w @ delta``; ``w`` (d, k) flat, ``delta`` (k, nb)."""
+    zero = grad_x.dtype.type(0.0)
+    for p in range(d):
+        row = grad_x[p * nb:(p + 1) * nb]
+        for i in range(nb):
+            row[i] = zero
+        for j in range(k):
+            wpj = w[p * k + j]
+            drow = delta[j * nb:(j + 1) * nb]
+            for i in range(nb):
+                row[i] += wpj * drow[i]
+
+
+@serial_kernel
+def fm_batch_loss_grad(xb, yb, nb, theta, grad, layout, loss_code, eps, abuf, dbuf, dbuf_other, batch_size):
+    """Loss of one batch (float64, before the update) and its gradient into ``grad``; feature-major.
+
+    Parameters
+    ----------
+    xb : ndarray
+        The batch, transposed: its first ``d0 * nb`` values are (d0, nb) (:func:`fm_gather`).
+    yb : ndarray
+        Its targets, transposed: (k_last, nb).
+    nb : int
+        Samples in the batch.
+    theta, grad : ndarray (P,)
+        Flat parameters and gradient (see :mod:`fastnn.kernels.train`).
+    layout : ndarray of int64 (n_layers, 6)
+    loss_code : int
+        A :mod:`fastnn.losses` code; KERAS convention (batch mean).
+    eps : float
+        Probability clip of the log losses.
+    abuf : ndarray
+        Layer ``l``'s activations, (k, nb), at ``batch_size * layout[l, A_COL]``.
+    dbuf, dbuf_other : ndarray
+        Two scratch buffers of at least ``max width * nb`` values.
+    batch_size : int
+        The fit's batch size (the stride of ``abuf``'s layer blocks).
+
+    Returns
+    -------
+    float
+        The batch loss.
+    """
+    n_layers = layout.shape[0]
+    last = n_layers - 1
+    t = theta.dtype.type
+
+    # forward: layer l's input is xb (l = 0) or the previous layer's block of abuf
+    inp = xb[:layout[0, N_IN] * nb]
+    for l in range(n_layers):
+        d = layout[l, N_IN]
+        k = layout[l, N_OUT]
+        w_off = layout[l, W_OFF]
+        start = batch_size * layout[l, A_COL]
+        out = abuf[start:start + k * nb]
+        fm_dense_forward(inp, theta[w_off:w_off + d * k], theta[layout[l, B_OFF]:layout[l, B_OFF] + k], out, d, k, nb)
+        fm_activate(out, k, nb, layout[l, ACT])
+        inp = out
+    k_last = layout[last, N_OUT]
+    count = k_last * nb
+    p = inp
+    y = yb[:count]
+
+    # loss, and dL/dz of the output layer: the row-major step's formulas, over the whole block
+    value = loss_from_sum(loss_row_sum(p, y, loss_code, eps), loss_code, nb, count)
+    if loss_code == MSE:
+        scale = t(2.0) / t(count)
+    elif loss_code == CATEGORICAL_CROSSENTROPY:
+        scale = t(1.0) / t(nb)
+    else:  # binary cross-entropy, Poisson
+        scale = t(1.0) / t(count)
+    delta = dbuf[:count]
+    scaled_difference_row(p, y, delta, scale)
+    if loss_code == MSE:
+        fm_activation_backward(p, delta, k_last, nb, layout[last, ACT])
+
+    # backward: cur holds dL/dz of layer l, (k, nb) from offset 0
+    cur = dbuf
+    other = dbuf_other
+    for l in range(last, -1, -1):
+        d = layout[l, N_IN]
+        k = layout[l, N_OUT]
+        w_off = layout[l, W_OFF]
+        delta = cur[:k * nb]
+        if l == 0:
+            inp = xb[:d * nb]
+        else:
+            in_start = batch_size * layout[l - 1, A_COL]
+            inp = abuf[in_start:in_start + d * nb]
+        fm_dense_grads(inp, delta, grad[w_off:w_off + d * k], grad[layout[l, B_OFF]:layout[l, B_OFF] + k], d, k, nb)
+        if l > 0:
+            gx = other[:d * nb]
+            fm_grad_input(theta[w_off:w_off + d * k], delta, gx, d, k, nb)
+            fm_activation_backward(inp, gx, d, nb, layout[l - 1, ACT])  # dL/da of layer l - 1 -> dL/dz
+            cur, other = other, cur
+    return value
+
+
+@vector_kernel
+def fm_train_batch(X, Y, rows, start, nb, gather, xb, yb, theta, grad, s1, s2, layout, loss_code, eps,
+                   opt_code, hyper, lr, step, weight_decay, abuf, dbuf, dbuf_other, batch_size):
+    """One training step of a narrow network: gather the batch, loss and gradient, optimizer update.
+
+    The batch is rows ``rows[start:start + nb]`` of ``X``/``Y`` (``rows``
+    empty: ``start..start + nb - 1``), gathered transposed into ``xb``/``yb``
+    when ``gather`` is true (a single unshuffled batch is gathered once per
+    fit).  The update runs only when the loss is finite (the caller then
+    restores the epoch's starting point).  Returns the batch loss (float64).
+
+    Compiled with ``_nrt=False`` (see :func:`fastnn.kernels._jit.vector_kernel`):
+    no array is allocated here, and without reference counting the ~30 array
+    slices of a step cost nothing.
+    """
+    d0 = X.shape[1]
+    if gather:
+        fm_gather(X, rows, start, xb[:nb * d0])
+        fm_gather(Y, rows, start, yb[:nb * Y.shape[1]])
+    value = fm_batch_loss_grad(xb, yb, nb, theta, grad, layout, loss_code, eps, abuf, dbuf, dbuf_other, batch_size)
+    if np.isfinite(value):
+        update_layers(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, layout)
+    return value

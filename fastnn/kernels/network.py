@@ -1,0 +1,63 @@
+"""How the fused loops describe a network, and the optimizer step over its flat parameters.
+
+Shared by the row-major loops (:mod:`fastnn.kernels.train`) and the
+feature-major step for narrow networks (:mod:`fastnn.kernels.feature_major`).
+
+- ``theta``: every parameter in one flat array; layer ``l`` has its weight
+  matrix ``w`` (``d x k``, row-major) at ``layout[l, W_OFF]`` followed by its
+  bias ``b`` (``k``) at ``layout[l, B_OFF]``;
+- ``layout``: int64 (n_layers, 6), columns ``N_IN, N_OUT, ACT, W_OFF, B_OFF,
+  A_COL`` (``A_COL``: the sum of the widths of the layers before ``l``; layer
+  ``l``'s activations for a batch live at ``abuf[batch_size * A_COL:]``);
+- ``hyper``: float64 (N_HYPER,), the optimizer's and the loop's settings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn.kernels._jit import serial_kernel
+from fastnn.kernels.optim import adam_range, momentum_range, sgd_range
+from fastnn.optim import ADAM_CODE, MOMENTUM_CODE
+
+# columns of ``layout``
+N_IN, N_OUT, ACT, W_OFF, B_OFF, A_COL = range(6)
+# entries of ``hyper`` (float64)
+H_LR, H_DECAY, H_MOMENTUM, H_NESTEROV, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_MIN_DELTA, H_ALPHA = range(10)
+N_HYPER = 10
+
+
+@serial_kernel
+def update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, start, stop):
+    """One optimizer step (SGD, momentum or Adam by ``opt_code``) on ``theta[start:stop]``."""
+    t = theta.dtype.type
+    if opt_code == ADAM_CODE:
+        beta1 = hyper[H_BETA1]
+        beta2 = hyper[H_BETA2]
+        fstep = np.float64(step)
+        lr_t = lr * np.sqrt(1.0 - beta2 ** fstep) / (1.0 - beta1 ** fstep)
+        adam_range(theta, grad, s1, s2, t(lr_t), t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2),
+                   t(hyper[H_EPS]), t(weight_decay), start, stop)
+    elif opt_code == MOMENTUM_CODE:
+        momentum_range(theta, grad, s1, t(lr), t(hyper[H_MOMENTUM]), hyper[H_NESTEROV] != 0.0, t(weight_decay),
+                       start, stop)
+    else:
+        sgd_range(theta, grad, t(lr), t(weight_decay), start, stop)
+
+
+@serial_kernel
+def update_layers(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, layout):
+    """One optimizer step on every layer of a small network: weights with ``weight_decay``, biases without."""
+    for l in range(layout.shape[0]):
+        b_start = layout[l, B_OFF]
+        update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, layout[l, W_OFF], b_start)
+        update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, 0.0, b_start, b_start + layout[l, N_OUT])
+
+
+@serial_kernel
+def update_layers(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, layout):
+    """One optimizer step on every layer, serially: weights with ``weight_decay``, biases without."""
+    for l in range(layout.shape[0]):
+        b_start = layout[l, B_OFF]
+        update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, layout[l, W_OFF], b_start)
+        update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, 0.0, b_start, b_start + layout[l, N_OUT])
