@@ -33,38 +33,52 @@ from fastnn.kernels._jit import kernel, serial_kernel
 CHUNK = 4096
 
 
+# The range helpers slice first and loop from 0: an index ``start + i`` with a start of unknown sign gets
+# Numba's negative-index wrap-around on every element, which stops LLVM from vectorising the loop
+# (measured: the SGD step of mnist_like's 235k parameters, 0.17 ms -> see the README).
+
+
 @serial_kernel
 def sgd_range(param, grad, lr, weight_decay, start, stop):
     """SGD on ``param[start:stop]``."""
-    for i in range(start, stop):
-        g = grad[i] + weight_decay * param[i]
-        param[i] -= lr * g
+    p = param[start:stop]
+    gr = grad[start:stop]
+    for i in range(p.shape[0]):
+        g = gr[i] + weight_decay * p[i]
+        p[i] -= lr * g
 
 
 @serial_kernel
 def momentum_range(param, grad, velocity, lr, momentum, nesterov, weight_decay, start, stop):
     """(Nesterov) momentum on ``param[start:stop]``."""
-    for i in range(start, stop):
-        g = grad[i] + weight_decay * param[i]
-        v = momentum * velocity[i] - lr * g
-        velocity[i] = v
+    p = param[start:stop]
+    gr = grad[start:stop]
+    vel = velocity[start:stop]
+    for i in range(p.shape[0]):
+        g = gr[i] + weight_decay * p[i]
+        v = momentum * vel[i] - lr * g
+        vel[i] = v
         if nesterov:
-            param[i] += momentum * v - lr * g
+            p[i] += momentum * v - lr * g
         else:
-            param[i] += v
+            p[i] += v
 
 
 @serial_kernel
 def adam_range(param, grad, m, v, lr_t, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
                weight_decay, start, stop):
     """Adam on ``param[start:stop]`` with the bias-corrected step size ``lr_t``."""
-    for i in range(start, stop):
-        g = grad[i] + weight_decay * param[i]
-        mi = beta1 * m[i] + one_minus_beta1 * g
-        vi = beta2 * v[i] + one_minus_beta2 * (g * g)
-        m[i] = mi
-        v[i] = vi
-        param[i] -= lr_t * mi / (np.sqrt(vi) + eps)
+    p = param[start:stop]
+    gr = grad[start:stop]
+    ms = m[start:stop]
+    vs = v[start:stop]
+    for i in range(p.shape[0]):
+        g = gr[i] + weight_decay * p[i]
+        mi = beta1 * ms[i] + one_minus_beta1 * g
+        vi = beta2 * vs[i] + one_minus_beta2 * (g * g)
+        ms[i] = mi
+        vs[i] = vi
+        p[i] -= lr_t * mi / (np.sqrt(vi) + eps)
 
 
 @kernel

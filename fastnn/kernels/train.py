@@ -238,8 +238,11 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
         decay = t(alpha / weight_sum)
         for l in range(layout.shape[0]):
             start = layout[l, W_OFF]
-            for i in range(start, start + layout[l, N_IN] * layout[l, N_OUT]):
-                grad[i] += decay * theta[i]
+            stop = start + layout[l, N_IN] * layout[l, N_OUT]
+            g = grad[start:stop]
+            w = theta[start:stop]
+            for i in range(stop - start):
+                g[i] += decay * w[i]
     return value, weight_sum
 
 
@@ -309,8 +312,10 @@ def copy_into(src, src_start, dst, dst_start, count):
     broadcasting and overlap machinery (~100 ns, measured), more than a
     whole epoch of the seed networks' arithmetic.
     """
-    for i in range(count):
-        dst[dst_start + i] = src[src_start + i]
+    s = src[src_start:src_start + count]
+    d = dst[dst_start:dst_start + count]
+    for i in range(count):  # from 0 over slices: vectorises (see fastnn.kernels.optim)
+        d[i] = s[i]
 
 
 @serial_kernel
