@@ -187,7 +187,9 @@ def _add_compare_parser(subparsers) -> None:
                         help="print one JSON list, an object per workload, instead of the table")
     parser.add_argument("--with", dest="extras", default="", metavar="LIST",
                         help="comma-separated extra sides: sklearn (MLPRegressor/MLPClassifier), torch "
-                             "(a PyTorch CPU loop); skipped with a note when not installed")
+                             "(a PyTorch CPU loop), skipped with a note when not installed; float64 (float32 "
+                             "workloads in float64), threads (numba at one thread), memory (peak RSS of "
+                             "10- vs 1-epoch fits and vs the reference, in fresh processes)")
     parser.set_defaults(handler=_run_compare_command)
 
 

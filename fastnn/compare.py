@@ -34,6 +34,17 @@ the compiled backend (``numba``) and reports:
   and a PyTorch CPU loop of the same network as extra timed sides (see
   :func:`run_sklearn` and :func:`run_torch` for how close each is to the
   workload); skipped with a note when not installed.
+- ``--with float64``: for float32 workloads, the numba backend in float64
+  (same data and initial weights, cast) as a timed side;
+  ``float32_speedup`` is the median of ``float64 time / float32 time``.
+- ``--with threads``: the numba backend at one thread as a timed side;
+  ``thread_speedup`` is the median of ``one-thread time / time at the
+  current thread count`` (the 2-core target: 1.6x).
+- ``--with memory``: peak resident memory of fresh processes (untimed,
+  :func:`fit_peak_rss`): ``memory_growth_mb`` = a numba fit of
+  :data:`MEMORY_EPOCHS` epochs minus a one-epoch fit (no allocation per
+  batch: ~0), ``memory_vs_reference_mb`` = that numba fit minus the same fit
+  on the numpy backend (<= 0: never above the reference).
 
 Tolerances (:data:`WEIGHT_RTOL`), measured on this project's workloads: in
 float64 the backends' final weights differ by at most ~5e-15 after whole
@@ -51,10 +62,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import importlib
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -69,9 +82,14 @@ from fastnn.workloads import WORKLOADS, Workload, available_workloads, get_workl
 #: Largest allowed ``max |w_numba - w_numpy| / max(1, max |w|)`` after a whole fit, by dtype.
 WEIGHT_RTOL = {"float64": 1e-8, "float32": 1e-4}
 
-#: The optional comparison sides ``--with`` accepts, and the module each needs.
-EXTRAS = {"sklearn": "sklearn", "torch": "torch"}
+#: The optional comparison sides ``--with`` accepts, and the module each needs (None: nothing extra).
+EXTRAS = {"sklearn": "sklearn", "torch": "torch", "float64": None, "threads": None, "memory": None}
 _INSTALL_HINT = {"sklearn": "pip install scikit-learn", "torch": "pip install torch (a CPU build)"}
+#: The extras that are other libraries (the rest measure fastnn itself another way).
+LIBRARY_EXTRAS = ("sklearn", "torch")
+
+#: ``--with memory``: the epochs of the long fit, compared with a one-epoch fit.
+MEMORY_EPOCHS = 10
 
 #: Idle seconds before each timed side.  After a multi-threaded call the worker threads of its
 #: pool (OpenBLAS: NumPy's and SciPy's are two separate pools, the latter used by fastnn's compiled
@@ -96,7 +114,7 @@ class CompareError(Exception):
 # ----------------------------------------------------------------------
 
 
-def _optional_module(name: str):
+def _optional_module(name):
     """Import an optional package, or None when it is not installed (tests monkeypatch this)."""
     try:
         return importlib.import_module(name)
@@ -152,6 +170,77 @@ def warm_up(workload: Workload, backend: str, weights, threads=None, evaluate=Tr
         model.fit(data.X[:rows], data.y[:rows], threads=threads, **kwargs)
     if evaluate:
         workload.evaluate(model)
+
+
+@functools.lru_cache(maxsize=None)
+def _float64_data(name: str):
+    data = get_workload(name).data()
+    return data.X.astype(np.float64), data.y.astype(np.float64)
+
+
+def run_float64(workload: Workload, weights, threads=None) -> float:
+    """Seconds of one numba-backend fit of a float32 ``workload`` in float64 (same data and weights, cast)."""
+    X, y = _float64_data(workload.name)
+    model = workload.build_model("numba", dtype="float64")
+    model.set_weights(weights)
+    kwargs = workload.fit_kwargs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        start = time.perf_counter()
+        history = model.fit(X, y, threads=threads, **kwargs)
+        seconds = time.perf_counter() - start
+    _check_finished(history)
+    return seconds
+
+
+_PEAK_RSS_SCRIPT = """
+import sys, warnings
+from fastnn.workloads import get_workload
+
+def status(key):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+
+w = get_workload(sys.argv[1])
+data = w.data()
+rows = data.n_samples if w.batch_size is None else min(data.n_samples, 2 * w.batch_size)
+w.build_model(sys.argv[2]).fit(data.X[:rows], data.y[:rows], **{**w.fit_kwargs(), "epochs": 1})  # load kernels
+model = w.build_model(sys.argv[2])
+before = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as fh:  # resets VmHWM, the peak, to the current RSS
+    fh.write("5")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    w.fit(model, epochs=int(sys.argv[3]))
+print(status("VmHWM") - before)
+"""
+
+
+def fit_peak_rss(workload: Workload, backend: str, epochs: int) -> float:
+    """Peak resident memory (MiB) that one fit adds to a fresh process holding the data and the model.
+
+    Linux only.  The process builds the data, loads the compiled kernels
+    with a one-epoch fit on two batches, builds a fresh model, then resets
+    its peak (``VmHWM``) through ``/proc/self/clear_refs``, so neither data
+    generation nor loading code masks the fit, and reports ``VmHWM`` after
+    the fit minus ``VmRSS`` before it (KiB).
+    """
+    result = subprocess.run([sys.executable, "-c", _PEAK_RSS_SCRIPT, workload.name, backend, str(epochs)],
+                            capture_output=True, text=True, check=False, timeout=1800)
+    if result.returncode != 0:
+        raise RuntimeError(f"peak-memory run of {workload.name} ({backend}) failed: {result.stderr.strip()[-500:]}")
+    return int(result.stdout.split()[-1]) / 1024.0
+
+
+def memory_rows(workload: Workload) -> dict:
+    """``--with memory``: the peak memory (MiB) numba fits of 1 and MEMORY_EPOCHS epochs and the numpy fit add."""
+    one = fit_peak_rss(workload, "numba", 1)
+    many = fit_peak_rss(workload, "numba", MEMORY_EPOCHS)
+    reference = fit_peak_rss(workload, "numpy", MEMORY_EPOCHS)
+    return {"fit_peak_1_epoch_mb": one, "fit_peak_mb": many, "reference_fit_peak_mb": reference,
+            "memory_growth_mb": many - one, "memory_vs_reference_mb": many - reference}
 
 
 def gemm_floor(workload: Workload):
@@ -426,7 +515,12 @@ def compare_workload(workload: Workload, repeat=3, threads=None, extras=(), log=
         run_sklearn(workload, threads, epochs=1)  # imports, first-call costs: untimed
     if "torch" in extras:
         run_torch(workload, weights, threads, epochs=1)
-    sides = {"numpy": [], "numba": [], "gemm": [], "sklearn": [], "torch": []}
+    float64 = "float64" in extras and workload.dtype == "float32"
+    if float64:
+        run_float64(workload, weights, threads)  # compiles the float64 kernels: untimed
+    if "threads" in extras:
+        warm_up(workload, "numba", weights, 1, evaluate=False)
+    sides = {"numpy": [], "numba": [], "gemm": [], "sklearn": [], "torch": [], "float64": [], "threads": []}
     finals = {"numpy": [], "numba": []}
     models = {}
     extra_info: dict = {}
@@ -454,6 +548,13 @@ def compare_workload(workload: Workload, repeat=3, threads=None, extras=(), log=
             sides["torch"].append(seconds)
             extra_info["torch_loss"] = loss
             extra_info["torch_max_weight_diff"] = max_abs_diff(tw, finals["numba"][-1])
+        if float64:
+            _settle()
+            sides["float64"].append(run_float64(workload, weights, threads))
+        if "threads" in extras:
+            _settle()
+            warm_up(workload, "numba", weights, 1, evaluate=False)
+            sides["threads"].append(train_backend(workload, "numba", weights, 1)[0])
         log(f"  {workload.name}: round {r + 1}/{repeat} done")
 
     ref_w, fast_w = finals["numpy"][0], finals["numba"][0]
@@ -502,11 +603,15 @@ def compare_workload(workload: Workload, repeat=3, threads=None, extras=(), log=
         row["gemm_floor_s"] = _median(sides["gemm"])
         row["gemm_floor_times"] = sides["gemm"]
         row["fastnn_over_gemm"] = _median([f / g for f, g in zip(sides["numba"], sides["gemm"]) if g > 0])
-    for extra in ("sklearn", "torch"):
-        if extra in extras:
+    for extra, key in (("sklearn", "sklearn_speedup"), ("torch", "torch_speedup"), ("float64", "float32_speedup"),
+                       ("threads", "thread_speedup")):
+        if sides[extra]:
             row[f"{extra}_s"] = _median(sides[extra])
             row[f"{extra}_times"] = sides[extra]
-            row[f"{extra}_speedup"] = _median([e / f for e, f in zip(sides[extra], sides["numba"]) if f > 0])
+            row[key] = _median([e / f for e, f in zip(sides[extra], sides["numba"]) if f > 0])
+    if "memory" in extras:
+        log(f"  {workload.name}: peak memory of fresh processes")
+        row.update(memory_rows(workload))
     row.update(extra_info)
     return row
 
@@ -567,7 +672,7 @@ def plan(names=None, extras=()) -> Plan:
                                f"{', '.join(EXTRAS)}")
         if extra in chosen:
             continue
-        if _optional_module(EXTRAS[extra]) is None:
+        if EXTRAS[extra] is not None and _optional_module(EXTRAS[extra]) is None:
             notes.append(f"skipped {extra}: not installed ({_INSTALL_HINT[extra]})")
             continue
         chosen.append(extra)
@@ -660,6 +765,10 @@ def _ratio(x) -> str:
     return f"{x:.0f}x" if x >= 100 else f"{x:.1f}x" if x >= 1 else f"{x:.2f}x"
 
 
+def _mib(x) -> str:
+    return "-" if x is None else f"{x:+.1f} MiB"
+
+
 def _loss(x) -> str:
     return "-" if x is None else f"{x:.6g}"
 
@@ -677,8 +786,18 @@ def columns(extras=(), with_floor=False) -> list:
         cols += [("GEMM floor", 10, lambda r: format_time(r.get("gemm_floor_s"))),
                  ("fastnn/floor", 12, lambda r: _ratio(r.get("fastnn_over_gemm")))]
     for extra in extras:
-        cols += [(extra, 10, lambda r, e=extra: format_time(r.get(f"{e}_s"))),
-                 (f"vs {extra}", 10, lambda r, e=extra: _ratio(r.get(f"{e}_speedup")))]
+        if extra in LIBRARY_EXTRAS:
+            cols += [(extra, 10, lambda r, e=extra: format_time(r.get(f"{e}_s"))),
+                     (f"vs {extra}", 10, lambda r, e=extra: _ratio(r.get(f"{e}_speedup")))]
+        elif extra == "float64":
+            cols += [("float64", 10, lambda r: format_time(r.get("float64_s"))),
+                     ("f32 gain", 8, lambda r: _ratio(r.get("float32_speedup")))]
+        elif extra == "threads":
+            cols += [("1 thread", 10, lambda r: format_time(r.get("threads_s"))),
+                     ("threads gain", 12, lambda r: _ratio(r.get("thread_speedup")))]
+        else:  # memory
+            cols += [("mem +epochs", 11, lambda r: _mib(r.get("memory_growth_mb"))),
+                     ("mem vs ref", 10, lambda r: _mib(r.get("memory_vs_reference_mb")))]
     cols += [
         ("max |dw|", 9, lambda r: "-" if r["max_weight_diff"] is None else f"{r['max_weight_diff']:.1e}"),
         ("tol", 7, lambda r: f"{r['tolerance']:.0e}"),
@@ -719,6 +838,14 @@ def format_footer(rows, p: Plan, env: dict, repeat: int) -> list:
             lines.append("sklearn differs: " + "; ".join(sk))
     lines.append(f"times: median of {repeat} alternating rounds (reference, fastnn, then the others); speed-up: "
                  "median of the per-round ratios; tol: max allowed |dw|")
+    if "float64" in p.extras:
+        lines.append("float64: the numba fit of a float32 workload in float64; f32 gain: float64 time / float32 time")
+    if "threads" in p.extras:
+        lines.append(f"1 thread: the numba fit at one thread; threads gain: its time / the time at "
+                     f"{env['numba_threads']} threads")
+    if "memory" in p.extras:
+        lines.append(f"mem +epochs: peak RSS of a {MEMORY_EPOCHS}-epoch numba fit minus a 1-epoch fit; mem vs ref: "
+                     f"minus the {MEMORY_EPOCHS}-epoch numpy fit (fresh processes)")
     blas = "; ".join(env.get("blas") or ["?"])
     extra_versions = "".join(f", {e} {env[e]}" for e in EXTRAS if e in env)
     lines.append(f"machine: {env['cpu']}, {env['cores']} cores; numba threads {env['numba_threads']}, BLAS {blas}")

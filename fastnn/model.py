@@ -50,6 +50,10 @@ def _train_module(backend: str):
     return train
 
 
+#: Room for the shuffled row orders of one chunk of epochs (the chunk is cut to what fits, at least one
+#: epoch): preallocated, so a long fit holds no more memory than a one-epoch fit.
+PERMUTATION_BYTES = 1 << 18
+
 #: Fit buffers up to this size stay with the model for its next fit (see ``Sequential._allocate``).
 REUSED_BUFFER_BYTES = 1 << 20
 
@@ -350,7 +354,8 @@ class Sequential:
 
         # everything is valid: from here on the model may change
         self.build(X.shape[1])
-        buffers = self._allocate(opt, n, batch, patience is not None)
+        shuffle_rows = min(epochs, max(1, PERMUTATION_BYTES // (8 * n))) if shuffle and batch < n else 0
+        buffers = self._allocate(opt, n, batch, patience is not None, shuffle_rows)
         if opt != self.optimizer:
             self._opt_state = buffers.pop("opt_state")
         else:
@@ -368,7 +373,7 @@ class Sequential:
                 f"(the last layer has activation {last!r})"
             )
 
-    def _allocate(self, opt: Optimizer, n: int, batch: int, early_stopping: bool) -> dict:
+    def _allocate(self, opt: Optimizer, n: int, batch: int, early_stopping: bool, shuffle_rows: int) -> dict:
         """Every buffer a fit needs, allocated up front: MemoryError here leaves the model unchanged.
 
         Buffers of up to :data:`REUSED_BUFFER_BYTES` are kept for the next fit
@@ -376,7 +381,8 @@ class Sequential:
         saves ~10 us per fit for the small networks; optimizer state is always new.
         """
         layout, p = self._layout, self.n_params
-        key = (p, self.dtype, batch, early_stopping, self.input_dim, tuple(layer.units for layer in self.layers))
+        key = (p, self.dtype, n, batch, early_stopping, shuffle_rows, self.input_dim,
+               tuple(layer.units for layer in self.layers))
         cached = self.__dict__.get("_buffer_cache")
         if cached is not None and cached[0] == key:
             buffers = dict(cached[1])
@@ -395,6 +401,7 @@ class Sequential:
             "rowloss": (batch, np.float64),
             "snapshot": (3 * p, self.dtype),  # start-of-epoch parameters + optimizer state
             "best": (p if early_stopping else 0, self.dtype),
+            "perms": (shuffle_rows * n, np.int64),  # row orders of up to shuffle_rows epochs (one chunk)
         }
         try:
             buffers = {name: np.empty(size, dtype) for name, (size, dtype) in sizes.items()}
@@ -423,6 +430,8 @@ class Sequential:
         no_weights = np.empty(0, self.dtype)
         s1, s2 = self._opt_state
         shuffle = bool(shuffle) and batch < n
+        perm_rows = buf["perms"].reshape(-1, n)
+        order = np.arange(n) if shuffle else None
         history = History()
         progress = Progress(verbose, epochs)
         chunk, status = _first_chunk(self.backend, n, batch, len(self.layers), work), train.OK
@@ -430,8 +439,14 @@ class Sequential:
         with InterruptGuard() as guard:
             while history.epochs < epochs and status == train.OK and not guard.interrupted:
                 count = min(chunk, epochs - history.epochs)
-                perms = (np.stack([self._shuffle_rng.permutation(n) for _ in range(count)])
-                         if shuffle else np.empty((0, n), np.int64))
+                if shuffle:
+                    count = min(count, perm_rows.shape[0])
+                    perms = perm_rows[:count]
+                    for row in perms:  # rng.permutation(n) is arange(n) then shuffle: the same stream, in place
+                        row[...] = order
+                        self._shuffle_rng.shuffle(row)
+                else:
+                    perms = perm_rows[:0]
                 done = history.epochs
                 losses, val_losses = np.empty(count), np.empty(count)
                 started = time.perf_counter()

@@ -191,3 +191,27 @@ def test_cli_list(capsys):
     assert cli.main(["compare", "--list"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("linear") and "mnist_like" in out
+
+
+def test_float64_and_threads_sides():
+    """--with float64,threads: a float32 workload gets its float64 and one-thread fits timed; float64 ones not."""
+    row = compare.compare_workload(get_workload("tabular"), repeat=1, extras=("float64", "threads"))
+    assert row["status"] == "ok", row["problems"]
+    assert row["float64_s"] > 0 and row["float32_speedup"] > 0
+    assert row["threads_s"] > 0 and row["thread_speedup"] > 0
+    row = compare.compare_workload(get_workload("linear"), repeat=1, extras=("float64",))
+    assert "float64_s" not in row and "float32_speedup" not in row
+    cols = [header for header, _, _ in compare.columns(("float64", "threads", "memory"))]
+    assert {"f32 gain", "threads gain", "mem +epochs", "mem vs ref"} <= set(cols)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory from /proc/self (Linux)")
+def test_memory_of_a_long_fit_is_that_of_a_short_one():
+    """The compiled loop allocates nothing per batch or epoch: a 10-epoch tabular fit adds (within 5 MiB, the
+    issue's bound) no more peak memory than a 1-epoch fit, nor (within the same bound) than the numpy fit."""
+    result = compare.memory_rows(get_workload("tabular"))
+    assert set(result) == {"fit_peak_1_epoch_mb", "fit_peak_mb", "reference_fit_peak_mb", "memory_growth_mb",
+                           "memory_vs_reference_mb"}
+    assert all(np.isfinite(v) for v in result.values())
+    assert result["memory_growth_mb"] < 5.0
+    assert result["memory_vs_reference_mb"] < 5.0

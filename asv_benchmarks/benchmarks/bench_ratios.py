@@ -11,7 +11,16 @@ performance targets are stated in, each measured side by side the way
   same matrix products alone through NumPy's BLAS (lower is better, 1.0 is
   the floor);
 - ``track_thread_speedup``: numba-backend fit time at 1 thread / at 2
-  threads (higher is better).
+  threads (higher is better);
+- ``track_speedup_vs_sklearn`` / ``track_speedup_vs_torch``: scikit-learn's
+  MLP / a PyTorch CPU loop of the same network, time / numba-backend time
+  (skipped when the library is not installed);
+- ``track_float32_speedup``: the numba-backend fit of a float32 workload
+  in float64 / in float32;
+- ``track_memory_growth_mb`` and ``track_memory_vs_reference_mb``: the
+  peak memory a 10-epoch numba fit adds to a fresh process minus that of a
+  1-epoch fit, and minus that of the 10-epoch numpy fit (MiB; lower is
+  better, targets ~0 and <= 0).
 
 Each also checks that the two backends agree (a FAIL in ``fastnn compare``
 raises here, so the benchmark errors instead of recording a ratio).
@@ -96,3 +105,66 @@ class ThreadSpeedup:
         return statistics.median(ratios)
 
     track_thread_speedup.unit = "ratio"
+
+
+def _row(workload, extras):
+    row = compare.compare_workload(workload, repeat=ROUNDS, extras=extras)
+    if row["status"] != compare.STATUS_OK:
+        raise AssertionError(f"{workload.name}: " + "; ".join(row["problems"]))
+    return row
+
+
+class SpeedupVsLibraries:
+    """Median over 3 alternating rounds of (scikit-learn / PyTorch fit time / numba-backend fit time)."""
+
+    params = [ALL_WORKLOADS, list(compare.LIBRARY_EXTRAS)]
+    param_names = ["workload", "library"]
+    timeout = 1200
+
+    def setup(self, name, library):
+        self.workload = workload_or_skip(name)
+        if compare._optional_module(compare.EXTRAS[library]) is None:
+            raise NotImplementedError(f"{library} is not installed")
+
+    def track_speedup_vs_library(self, name, library):
+        return _row(self.workload, (library,))[f"{library}_speedup"]
+
+    track_speedup_vs_library.unit = "ratio"
+
+
+class Float32Speedup:
+    """Median over 3 alternating rounds of (float64 fit time / float32 fit time), numba backend."""
+
+    params = [[name for name in SCALING_WORKLOADS]]
+    param_names = ["workload"]
+    timeout = 600
+
+    def setup(self, name):
+        self.workload = workload_or_skip(name)
+
+    def track_float32_speedup(self, name):
+        return _row(self.workload, ("float64",))["float32_speedup"]
+
+    track_float32_speedup.unit = "ratio"
+
+
+class FitMemory:
+    """Peak memory one fit adds to a fresh process (MiB): 10 epochs vs 1 epoch, and vs the numpy backend."""
+
+    params = [SCALING_WORKLOADS]
+    param_names = ["workload"]
+    timeout = 600
+
+    def setup(self, name):
+        self.workload = workload_or_skip(name)
+        self.result = compare.memory_rows(self.workload)
+
+    def track_memory_growth_mb(self, name):
+        return self.result["memory_growth_mb"]
+
+    track_memory_growth_mb.unit = "MiB"
+
+    def track_memory_vs_reference_mb(self, name):
+        return self.result["memory_vs_reference_mb"]
+
+    track_memory_vs_reference_mb.unit = "MiB"
