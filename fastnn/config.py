@@ -183,24 +183,40 @@ def set_num_threads(n: int) -> None:
     """
     n = _check_threads(n)
     numba.set_num_threads(n)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=n)
+    _blas_controller().limit(limits=n)
 
 
 @contextlib.contextmanager
 def threads(n: int) -> Iterator[None]:
     """Run a block with ``n`` Numba and BLAS threads, then restore the previous settings."""
     n = _check_threads(n)
-    from threadpoolctl import threadpool_limits
-
+    limiter = _blas_controller().limit(limits=n)
     old = numba.get_num_threads()
     numba.set_num_threads(n)
     try:
-        with threadpool_limits(limits=n):
+        with limiter:
             yield
     finally:
         numba.set_num_threads(old)
+
+
+_controller_cache: list = []
+
+
+def _blas_controller():
+    """A threadpoolctl ``ThreadpoolController``, rebuilt only when modules were imported since the last one.
+
+    Building one scans every loaded shared library (measured: ~0.5 ms, more
+    than a whole fit of the seed networks); the BLAS and OpenMP libraries it
+    finds arrive with Python imports (NumPy, SciPy, PyTorch), so the module
+    count is a cheap staleness check.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    if not _controller_cache or _controller_cache[0] != len(sys.modules):
+        controller = ThreadpoolController()
+        _controller_cache[:] = [len(sys.modules), controller]
+    return _controller_cache[1]
 
 
 def _check_threads(n: int) -> int:

@@ -211,6 +211,51 @@ def test_shuffling_identical_across_backends():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+def test_one_setting_limits_numba_and_every_blas_pool_and_restores_them():
+    """threads= / config.threads / set_num_threads drive Numba's threads and every BLAS pool (NumPy's, and
+    SciPy's that the compiled loops call) together; the first two restore the previous settings."""
+    from threadpoolctl import threadpool_info
+
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 Numba threads")
+    X, Y = make_data(n=64, d=40, k=1)
+    model = Sequential([Dense(64, "relu"), Dense(1)], input_dim=40, seed=0)
+    model.fit(X, Y, epochs=1, batch_size=32)  # a BLAS layer: SciPy's BLAS is loaded now
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+    before_numba, before_blas = fastnn.config.get_num_threads(), blas_threads()
+    assert before_blas
+    with fastnn.config.threads(1):
+        assert fastnn.config.get_num_threads() == 1 and set(blas_threads()) == {1}
+    assert fastnn.config.get_num_threads() == before_numba and blas_threads() == before_blas
+
+    seen = []
+    real_run = Sequential._run
+
+    def spy(self, *args, **kwargs):
+        seen.append((fastnn.config.get_num_threads(), set(blas_threads())))
+        return real_run(self, *args, **kwargs)
+
+    Sequential._run = spy
+    try:
+        model.fit(X, Y, epochs=1, batch_size=32, threads=1)
+    finally:
+        Sequential._run = real_run
+    assert seen == [(1, {1})]
+    assert fastnn.config.get_num_threads() == before_numba and blas_threads() == before_blas
+
+    fastnn.config.set_num_threads(1)
+    try:
+        assert fastnn.config.get_num_threads() == 1 and set(blas_threads()) == {1}
+    finally:
+        fastnn.config.set_num_threads(before_numba)
+    assert fastnn.config.get_num_threads() == before_numba and set(blas_threads()) == {before_numba}
+
+
 def test_threads_do_not_change_results():
     X, Y = make_data(n=300, d=40, k=1)
     out = []
