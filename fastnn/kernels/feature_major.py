@@ -48,15 +48,18 @@ from fastnn.losses import CATEGORICAL_CROSSENTROPY, MSE
 
 
 @serial_kernel
-def fm_gather(src, rows, start, out):
-    """``out`` (d, nb) block = rows ``rows[start:start + nb]`` of ``src`` (n, d), transposed.
+def fm_gather(src, perms, e, start, out):
+    """``out`` (d, nb) block = rows ``perms[e, start:start + nb]`` of ``src`` (n, d), transposed.
 
-    ``rows`` empty means the identity order.
+    ``perms`` with no rows means the identity order.  (Indexing ``perms``
+    here instead of taking the view ``perms[e]`` per epoch: a view costs an
+    atomic reference-count pair outside this NRT-free code.)
     """
     d = src.shape[1]
     nb = out.shape[0] // d
+    shuffled = perms.shape[0] > 0
     for i in range(nb):
-        r = rows[start + i] if rows.shape[0] > 0 else start + i
+        r = perms[e, start + i] if shuffled else start + i
         for p in range(d):
             out[p * nb + i] = src[r, p]
 
@@ -244,12 +247,12 @@ def fm_batch_loss_grad(xb, yb, nb, theta, grad, layout, loss_code, eps, abuf, db
 
 
 @vector_kernel
-def fm_train_batch(X, Y, rows, start, nb, gather, xb, yb, theta, grad, s1, s2, layout, loss_code, eps,
+def fm_train_batch(X, Y, perms, e, start, nb, gather, xb, yb, theta, grad, s1, s2, layout, loss_code, eps,
                    opt_code, hyper, lr, step, weight_decay, abuf, dbuf, dbuf_other, batch_size):
     """One training step of a narrow network: gather the batch, loss and gradient, optimizer update.
 
-    The batch is rows ``rows[start:start + nb]`` of ``X``/``Y`` (``rows``
-    empty: ``start..start + nb - 1``), gathered transposed into ``xb``/``yb``
+    The batch is rows ``perms[e, start:start + nb]`` of ``X``/``Y`` (``perms``
+    with no rows: ``start..start + nb - 1``), gathered transposed into ``xb``/``yb``
     when ``gather`` is true (a single unshuffled batch is gathered once per
     fit).  The update runs only when the loss is finite (the caller then
     restores the epoch's starting point).  Returns the batch loss (float64).
@@ -260,8 +263,8 @@ def fm_train_batch(X, Y, rows, start, nb, gather, xb, yb, theta, grad, s1, s2, l
     """
     d0 = X.shape[1]
     if gather:
-        fm_gather(X, rows, start, xb[:nb * d0])
-        fm_gather(Y, rows, start, yb[:nb * Y.shape[1]])
+        fm_gather(X, perms, e, start, xb[:nb * d0])
+        fm_gather(Y, perms, e, start, yb[:nb * Y.shape[1]])
     value = fm_batch_loss_grad(xb, yb, nb, theta, grad, layout, loss_code, eps, abuf, dbuf, dbuf_other, batch_size)
     if np.isfinite(value):
         update_layers(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, layout)

@@ -368,7 +368,6 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
         if convention == KERAS:  # to undo the epoch if it diverges
             save_snapshot(theta, s1, s2, snapshot)
         lr = hyper[H_LR] / (1.0 + hyper[H_DECAY] * epoch)
-        rows = perms[e] if shuffle else no_rows
         total = 0.0
         for bi in range(n_batches):
             start = bi * batch_size
@@ -376,11 +375,13 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
             weight_decay = 0.0 if convention == SKLEARN else hyper[H_WEIGHT_DECAY]  # SKLEARN: L2 is in grad
             step += 1
             if feature_major:  # one call: gather, loss and gradient, update
-                batch_loss = fm_train_batch(X, Y, rows, start, nb, shuffle or n_batches > 1 or not gathered, xb, yb,
-                                            theta, grad, s1, s2, layout, loss_code, eps, opt_code, hyper, lr, step,
-                                            weight_decay, abuf, dbuf, dbuf_other, batch_size)
+                gather = shuffle or n_batches > 1 or not gathered
+                batch_loss = fm_train_batch(X, Y, perms, e, start, nb, gather, xb, yb, theta, grad, s1, s2, layout,
+                                            loss_code, eps, opt_code, hyper, lr, step, weight_decay,
+                                            abuf, dbuf, dbuf_other, batch_size)
                 gathered = True
             else:
+                rows = perms[e] if shuffle else no_rows
                 x = xb[:nb * d0].reshape((nb, d0))
                 y = yb[:nb * k_last].reshape((nb, k_last))
                 gather_rows(X, rows, start, x)
