@@ -422,7 +422,8 @@ class Sequential:
         train = _train_module(self.backend)
         n = X.shape[0]
         work = batch * self._madds_per_row()
-        train_epochs = _pick(train.train_epochs, self.backend, work)
+        loop = train.pick_train_epochs(self._layout, train.KERAS, False) if self.backend == "numba" else train.train_epochs
+        train_epochs = _pick(loop, self.backend, work)
         hyper = _hyper(opt, min_delta)
         early = np.array([np.inf, 0.0, -1.0])
 

@@ -147,6 +147,18 @@ def test_narrow_networks_are_the_ones_with_every_width_at_most_the_limit():
     assert not is_narrow(_layout([2, 2, 2, w + 1]))
 
 
+def test_the_narrow_loop_is_picked_only_where_it_applies():
+    """pick_train_epochs: the feature-major variant for narrow networks in the model's (KERAS) convention
+    without sample weights, the row-major loop otherwise."""
+    from fastnn.kernels import train
+
+    narrow, wide = _layout([2, 4, 1]), _layout([2, fastnn.config.NARROW_MAX_WIDTH + 1, 1])
+    assert train.pick_train_epochs(narrow, train.KERAS, False) is train.train_epochs_narrow
+    assert train.pick_train_epochs(wide, train.KERAS, False) is train.train_epochs
+    assert train.pick_train_epochs(narrow, train.SKLEARN, False) is train.train_epochs
+    assert train.pick_train_epochs(narrow, train.KERAS, True) is train.train_epochs
+
+
 @pytest.mark.parametrize("batch_size", [None, 7])
 def test_feature_major_step_with_shuffling_validation_and_early_stopping(batch_size):
     """A narrow fit with everything switched on agrees with the numpy backend: shuffled mini-batches with a

@@ -72,7 +72,7 @@ class KernelPair(NamedTuple):
         return self.parallel if parallel else self.serial
 
 
-def _build_copy(fn: types.FunctionType, suffix: str, parallel: bool) -> types.FunctionType:
+def _build_copy(fn: types.FunctionType, suffix: str, parallel: bool, constants=None) -> types.FunctionType:
     """Copy ``fn`` with its own qualname and globals in which every KernelPair is one build.
 
     A kernel that calls another kernel pair (say the fused training loop
@@ -85,6 +85,7 @@ def _build_copy(fn: types.FunctionType, suffix: str, parallel: bool) -> types.Fu
     for name, value in fn.__globals__.items():
         if isinstance(value, KernelPair):
             namespace[name] = value.pick(parallel)
+    namespace.update(constants or {})
     copy = types.FunctionType(fn.__code__, namespace, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
     copy.__qualname__ = fn.__qualname__ + suffix
     copy.__module__ = fn.__module__
@@ -94,8 +95,20 @@ def _build_copy(fn: types.FunctionType, suffix: str, parallel: bool) -> types.Fu
 
 def kernel(fn: types.FunctionType) -> KernelPair:
     """Compile ``fn`` serially and with ``parallel=True``; both cached on disk."""
-    serial = _njit(_build_copy(fn, "", parallel=False), parallel=False)
-    parallel = _njit(_build_copy(fn, "__parallel", parallel=True), parallel=True)
+    return variant(fn, "")
+
+
+def variant(fn: types.FunctionType, name: str, **constants) -> KernelPair:
+    """A kernel pair of ``fn`` in which the module globals ``constants`` have the given values.
+
+    Numba freezes globals as compile-time constants and prunes ``if CONSTANT:``
+    branches before typing them, so each variant compiles only its own
+    branches (``train_epochs`` and ``train_epochs_narrow``: each compiles
+    one training step, not both).  ``name`` suffixes the qualified name, so
+    each variant has its own disk-cache entries.
+    """
+    serial = _njit(_build_copy(fn, name, parallel=False, constants=constants), parallel=False)
+    parallel = _njit(_build_copy(fn, name + "__parallel", parallel=True, constants=constants), parallel=True)
     _COMPILED.extend([serial, parallel])
     return KernelPair(serial, parallel)
 

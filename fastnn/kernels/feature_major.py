@@ -161,6 +161,25 @@ def fm_grad_input(w, delta, grad_x, d, k, nb):
 
 
 @serial_kernel
+def fm_forward(xb, nb, theta, layout, abuf, batch_size):
+    """Forward pass of the (d0, nb) block ``xb`` through every layer; returns the output block (k_last, nb).
+
+    Layer ``l``'s outputs land at ``abuf[batch_size * layout[l, A_COL]:]``.
+    """
+    inp = xb[:layout[0, N_IN] * nb]
+    for l in range(layout.shape[0]):
+        d = layout[l, N_IN]
+        k = layout[l, N_OUT]
+        w_off = layout[l, W_OFF]
+        start = batch_size * layout[l, A_COL]
+        out = abuf[start:start + k * nb]
+        fm_dense_forward(inp, theta[w_off:w_off + d * k], theta[layout[l, B_OFF]:layout[l, B_OFF] + k], out, d, k, nb)
+        fm_activate(out, k, nb, layout[l, ACT])
+        inp = out
+    return inp
+
+
+@serial_kernel
 def fm_batch_loss_grad(xb, yb, nb, theta, grad, layout, loss_code, eps, abuf, dbuf, dbuf_other, batch_size):
     """Loss of one batch (float64, before the update) and its gradient into ``grad``; feature-major.
 
@@ -195,20 +214,9 @@ def fm_batch_loss_grad(xb, yb, nb, theta, grad, layout, loss_code, eps, abuf, db
     last = n_layers - 1
     t = theta.dtype.type
 
-    # forward: layer l's input is xb (l = 0) or the previous layer's block of abuf
-    inp = xb[:layout[0, N_IN] * nb]
-    for l in range(n_layers):
-        d = layout[l, N_IN]
-        k = layout[l, N_OUT]
-        w_off = layout[l, W_OFF]
-        start = batch_size * layout[l, A_COL]
-        out = abuf[start:start + k * nb]
-        fm_dense_forward(inp, theta[w_off:w_off + d * k], theta[layout[l, B_OFF]:layout[l, B_OFF] + k], out, d, k, nb)
-        fm_activate(out, k, nb, layout[l, ACT])
-        inp = out
+    p = fm_forward(xb, nb, theta, layout, abuf, batch_size)
     k_last = layout[last, N_OUT]
     count = k_last * nb
-    p = inp
     y = yb[:count]
 
     # loss, and dL/dz of the output layer: the row-major step's formulas, over the whole block
@@ -269,3 +277,23 @@ def fm_train_batch(X, Y, perms, e, start, nb, gather, xb, yb, theta, grad, s1, s
     if np.isfinite(value):
         update_layers(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, layout)
     return value
+
+
+@vector_kernel
+def fm_dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf):
+    """Loss of the whole data set (float64), in batches of ``batch_size`` rows; feature-major.
+
+    The narrow loop's validation loss: the same value as
+    :func:`fastnn.kernels.train.dataset_loss` up to rounding.
+    """
+    n, d0 = X.shape
+    k_last = Y.shape[1]
+    no_perms = layout[:0]  # an empty int64 2-D array: the identity order, without allocating
+    total = 0.0
+    for start in range(0, n, batch_size):
+        nb = min(batch_size, n - start)
+        fm_gather(X, no_perms, 0, start, xb[:nb * d0])
+        fm_gather(Y, no_perms, 0, start, yb[:nb * k_last])
+        p = fm_forward(xb, nb, theta, layout, abuf, batch_size)
+        total += loss_row_sum(p, yb[:nb * k_last], loss_code, eps)
+    return loss_from_sum(total, loss_code, n, n * k_last)

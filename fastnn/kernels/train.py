@@ -52,7 +52,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from fastnn.kernels._jit import kernel, serial_kernel
+from fastnn.kernels._jit import kernel, serial_kernel, variant
 from fastnn.kernels.activations import activation_backward_row
 from fastnn.config import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, NARROW_MAX_WIDTH
 from fastnn.kernels.dense import (
@@ -63,7 +63,7 @@ from fastnn.kernels.dense import (
     grad_x_row,
     matmul_into,
 )
-from fastnn.kernels.feature_major import fm_train_batch
+from fastnn.kernels.feature_major import fm_dataset_loss, fm_train_batch
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
 from fastnn.kernels.network import (  # noqa: F401  (the layout and hyper slots are part of this module's API)
     A_COL, ACT, B_OFF, H_ALPHA, H_BETA1, H_BETA2, H_DECAY, H_EPS, H_LR, H_MIN_DELTA, H_MOMENTUM, H_NESTEROV,
@@ -336,8 +336,11 @@ def restore_snapshot(theta, s1, s2, snapshot):
     copy_into(snapshot, 2 * n_params, s2, 0, s2.shape[0])
 
 
-@kernel
-def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, convention, opt_code,
+#: Compile-time switch of the two variants of the epoch loop (see :func:`fastnn.kernels._jit.variant`).
+FEATURE_MAJOR = False
+
+
+def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, convention, opt_code,
                  hyper, eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv,
                  xb, yb, swb, abuf, dbuf, dbuf_other, rowloss, losses, val_losses, early):
     """Train for up to ``n_epochs`` epochs; returns ``(epochs_done, status, step)``.
@@ -358,9 +361,10 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
     no_rows = np.empty(0, dtype=np.int64)
     alpha = hyper[H_ALPHA]
     step = step0
-    # narrow networks in the KERAS convention train feature-major; xb/yb then hold the batch transposed,
-    # and a single unshuffled batch is gathered once (until validation reuses xb)
-    feature_major = convention == KERAS and not weighted and is_narrow(layout)
+    if FEATURE_MAJOR and (convention != KERAS or weighted or not is_narrow(layout)):
+        raise ValueError("train_epochs_narrow: KERAS convention, no sample weights and a narrow network only")
+    # feature-major: xb/yb hold the batch transposed, and a single unshuffled batch is gathered once
+    # (until validation reuses xb)
     gathered = False
     for e in range(n_epochs):
         epoch = epoch0 + e
@@ -374,7 +378,7 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
             nb = min(batch_size, n - start)
             weight_decay = 0.0 if convention == SKLEARN else hyper[H_WEIGHT_DECAY]  # SKLEARN: L2 is in grad
             step += 1
-            if feature_major:  # one call: gather, loss and gradient, update
+            if FEATURE_MAJOR:  # one call: gather, loss and gradient, update
                 gather = shuffle or n_batches > 1 or not gathered
                 batch_loss = fm_train_batch(X, Y, perms, e, start, nb, gather, xb, yb, theta, grad, s1, s2, layout,
                                             loss_code, eps, opt_code, hyper, lr, step, weight_decay,
@@ -395,7 +399,7 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
                 restore_snapshot(theta, s1, s2, snapshot)
                 return e, NON_FINITE, step_at_start
             total += batch_loss * nb
-            if not feature_major:
+            if not FEATURE_MAJOR:
                 for l in range(n_layers):
                     w_start = layout[l, W_OFF]
                     b_start = layout[l, B_OFF]
@@ -408,17 +412,36 @@ def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, l
         losses[e] = total / n
         monitored = losses[e]
         if Xv.shape[0] > 0:
-            val_losses[e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, rowloss)
-            gathered = False  # dataset_loss used xb and yb
+            if FEATURE_MAJOR:
+                val_losses[e] = fm_dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf)
+                gathered = False  # the validation batches used xb and yb
+            else:
+                val_losses[e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf,
+                                             rowloss)
             monitored = val_losses[e]
         if patience >= 0:
             if monitored < early[E_BEST] - hyper[H_MIN_DELTA]:
                 early[E_BEST] = monitored
                 early[E_WAIT] = 0.0
                 early[E_BEST_EPOCH] = epoch
-                best[:] = theta
+                copy_into(theta, 0, best, 0, n_params)  # not best[:] = theta: its shape-error path adds ~3 s of compile
             else:
                 early[E_WAIT] += 1.0
                 if early[E_WAIT] >= patience:
                     return e + 1, STOPPED_EARLY, step
     return n_epochs, OK, step
+
+
+#: The epoch loop with the row-major step (every network, both loss conventions, sample weights).
+train_epochs = variant(_train_epochs, "", FEATURE_MAJOR=False)
+
+#: The same loop with the feature-major step (:mod:`fastnn.kernels.feature_major`): narrow networks
+#: (:func:`is_narrow`), KERAS convention, no sample weights; :func:`pick_train_epochs` chooses.
+train_epochs_narrow = variant(_train_epochs, "_narrow", FEATURE_MAJOR=True)
+
+
+def pick_train_epochs(layout, convention, weighted: bool):
+    """The epoch-loop variant for a network: ``train_epochs_narrow`` where it applies, else ``train_epochs``."""
+    if convention == KERAS and not weighted and is_narrow(layout):
+        return train_epochs_narrow
+    return train_epochs
