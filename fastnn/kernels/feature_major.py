@@ -227,12 +227,9 @@ def fm_batch_loss_grad(xb, yb, nb, theta, grad, layout, loss_code, eps, abuf, db
         scale = t(1.0) / t(nb)
     else:  # binary cross-entropy, Poisson
         scale = t(1.0) / t(count)
-    delta = dbuf[:count]
-    scaled_difference_row(p, y, delta, scale)
-    if loss_code == MSE:
-        fm_activation_backward(p, delta, k_last, nb, layout[last, ACT])
+    scaled_difference_row(p, y, dbuf[:count], scale)  # dL/dp (MSE) or, fused, dL/dz (cross-entropy, Poisson)
 
-    # backward: cur holds dL/dz of layer l, (k, nb) from offset 0
+    # backward: cur holds dL/da of layer l (dL/dz for the output layer of a fused loss), (k, nb) from offset 0
     cur = dbuf
     other = dbuf_other
     for l in range(last, -1, -1):
@@ -240,6 +237,9 @@ def fm_batch_loss_grad(xb, yb, nb, theta, grad, layout, loss_code, eps, abuf, db
         k = layout[l, N_OUT]
         w_off = layout[l, W_OFF]
         delta = cur[:k * nb]
+        if l < last or loss_code == MSE:  # dL/da -> dL/dz (one call site for every layer: less code to compile)
+            a_start = batch_size * layout[l, A_COL]
+            fm_activation_backward(abuf[a_start:a_start + k * nb], delta, k, nb, layout[l, ACT])
         if l == 0:
             inp = xb[:d * nb]
         else:
@@ -247,9 +247,7 @@ def fm_batch_loss_grad(xb, yb, nb, theta, grad, layout, loss_code, eps, abuf, db
             inp = abuf[in_start:in_start + d * nb]
         fm_dense_grads(inp, delta, grad[w_off:w_off + d * k], grad[layout[l, B_OFF]:layout[l, B_OFF] + k], d, k, nb)
         if l > 0:
-            gx = other[:d * nb]
-            fm_grad_input(theta[w_off:w_off + d * k], delta, gx, d, k, nb)
-            fm_activation_backward(inp, gx, d, nb, layout[l - 1, ACT])  # dL/da of layer l - 1 -> dL/dz
+            fm_grad_input(theta[w_off:w_off + d * k], delta, other[:d * nb], d, k, nb)
             cur, other = other, cur
     return value
 

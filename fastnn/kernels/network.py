@@ -47,17 +47,11 @@ def update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, s
 
 @serial_kernel
 def update_layers(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, layout):
-    """One optimizer step on every layer of a small network: weights with ``weight_decay``, biases without."""
-    for l in range(layout.shape[0]):
-        b_start = layout[l, B_OFF]
-        update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, layout[l, W_OFF], b_start)
-        update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, 0.0, b_start, b_start + layout[l, N_OUT])
-
-
-@serial_kernel
-def update_layers(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, layout):
     """One optimizer step on every layer, serially: weights with ``weight_decay``, biases without."""
     for l in range(layout.shape[0]):
         b_start = layout[l, B_OFF]
-        update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, layout[l, W_OFF], b_start)
-        update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, 0.0, b_start, b_start + layout[l, N_OUT])
+        for part in range(2):  # the weights (with weight decay), then the biases: one call site, half the code
+            start = layout[l, W_OFF] if part == 0 else b_start
+            stop = b_start if part == 0 else b_start + layout[l, N_OUT]
+            update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay if part == 0 else 0.0,
+                         start, stop)

@@ -105,8 +105,13 @@ def forward_batch(x, theta, layout, abuf, batch_size):
 
 
 @kernel
-def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size):
-    """Back-propagate ``dbuf`` (holding dL/dz of the last layer, nb rows) into ``grad``."""
+def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, output_is_da):
+    """Back-propagate ``dbuf`` (nb rows) into ``grad``.
+
+    ``dbuf`` holds dL/dz of the last layer, or dL/da when ``output_is_da``
+    (MSE: the activation's derivative is applied here, at the same call site
+    as every hidden layer's, which keeps the compiled code smaller).
+    """
     nb = x.shape[0]
     n_layers = layout.shape[0]
     cur = dbuf
@@ -115,7 +120,7 @@ def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size):
         d = layout[l, N_IN]
         k = layout[l, N_OUT]
         delta = cur[:nb * k].reshape((nb, k))
-        if l < n_layers - 1:  # cur holds dL/da of this layer: turn it into dL/dz
+        if l < n_layers - 1 or output_is_da:  # cur holds dL/da of this layer: turn it into dL/dz
             a_start = batch_size * layout[l, A_COL]
             a = abuf[a_start:a_start + nb * k].reshape((nb, k))
             act = layout[l, ACT]
@@ -228,12 +233,11 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
             scale = t(1.0) / t(nb)
         else:  # binary cross-entropy, Poisson
             scale = t(1.0) / t(nb * k_last)
-        last_act = layout[layout.shape[0] - 1, ACT]
         for i in prange(nb):
             scaled_difference_row(out[i], y[i], delta[i], scale)
-            if loss_code == MSE:
-                activation_backward_row(out[i], delta[i], delta[i], last_act)
-    backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size)
+    # KERAS MSE: delta is dL/dp, and backward_batch applies the output activation's derivative
+    backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size,
+                   convention == KERAS and loss_code == MSE)
     if convention == SKLEARN:  # the gradient of the L2 term that value includes: alpha W / sum(sw)
         decay = t(alpha / weight_sum)
         for l in range(layout.shape[0]):
