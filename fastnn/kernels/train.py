@@ -428,7 +428,10 @@ def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, 
                 early[E_BEST] = monitored
                 early[E_WAIT] = 0.0
                 early[E_BEST_EPOCH] = epoch
-                copy_into(theta, 0, best, 0, n_params)  # not best[:] = theta: its shape-error path adds ~3 s of compile
+                # not best[:] = theta (its shape-error path adds seconds of compile); a prange, so the parallel
+                # build copies millions of parameters on every core (and has a parallel loop of its own)
+                for i in prange(n_params):
+                    best[i] = theta[i]
             else:
                 early[E_WAIT] += 1.0
                 if early[E_WAIT] >= patience:
