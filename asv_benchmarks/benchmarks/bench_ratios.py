@@ -38,6 +38,14 @@ from .common import ALL_WORKLOADS, SCALING_WORKLOADS, threads_or_skip, warm_mode
 ROUNDS = 3
 
 
+def _row(workload, extras=()):
+    """``fastnn compare``'s row of ``workload`` (3 rounds); an error instead when the backends disagree."""
+    row = compare.compare_workload(workload, repeat=ROUNDS, extras=extras)
+    if row["status"] != compare.STATUS_OK:
+        raise AssertionError(f"{workload.name}: " + "; ".join(row["problems"]))
+    return row
+
+
 class SpeedupVsReference:
     """Median over 3 alternating rounds of (numpy-backend fit time / numba-backend fit time)."""
 
@@ -49,10 +57,7 @@ class SpeedupVsReference:
         self.workload = workload_or_skip(name)
 
     def track_speedup_vs_reference(self, name):
-        row = compare.compare_workload(self.workload, repeat=ROUNDS)
-        if row["status"] != compare.STATUS_OK:
-            raise AssertionError(f"{name}: " + "; ".join(row["problems"]))
-        return row["speedup"]
+        return _row(self.workload)["speedup"]
 
     track_speedup_vs_reference.unit = "ratio"
 
@@ -68,10 +73,7 @@ class GemmFloor:
         self.workload = workload_or_skip(name)
 
     def track_fastnn_over_gemm_floor(self, name):
-        row = compare.compare_workload(self.workload, repeat=ROUNDS)
-        if row["status"] != compare.STATUS_OK:
-            raise AssertionError(f"{name}: " + "; ".join(row["problems"]))
-        return row["fastnn_over_gemm"]
+        return _row(self.workload)["fastnn_over_gemm"]
 
     track_fastnn_over_gemm_floor.unit = "ratio"
 
@@ -105,13 +107,6 @@ class ThreadSpeedup:
         return statistics.median(ratios)
 
     track_thread_speedup.unit = "ratio"
-
-
-def _row(workload, extras):
-    row = compare.compare_workload(workload, repeat=ROUNDS, extras=extras)
-    if row["status"] != compare.STATUS_OK:
-        raise AssertionError(f"{workload.name}: " + "; ".join(row["problems"]))
-    return row
 
 
 class SpeedupVsLibraries:

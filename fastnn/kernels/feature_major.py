@@ -108,21 +108,28 @@ def fm_activation_backward(a, g, k, nb, code):
 
 
 @serial_kernel
+def fm_combine_rows(row, init, w, w_start, w_step, src, m, nb):
+    """``row = init + sum_q w[w_start + q * w_step] * src[q, :]`` for the m rows of the (m, nb) block ``src``.
+
+    Rows are added in order q = 0..m-1, each a multiply-add over the batch.
+    """
+    for i in range(nb):
+        row[i] = init
+    for q in range(m):
+        c = w[w_start + q * w_step]
+        src_row = src[q * nb:(q + 1) * nb]
+        for i in range(nb):
+            row[i] += c * src_row[i]
+
+
+@serial_kernel
 def fm_dense_forward(inp, w, b, out, d, k, nb):
     """(k, nb) block ``out = w.T @ inp + b`` before the activation; ``inp`` (d, nb), ``w`` (d, k) flat.
 
-    Each output starts at ``b[j]`` and adds ``w[p, j] * inp[p, :]`` for p = 0..d-1.
+    Output j starts at ``b[j]`` and adds ``w[p, j] * inp[p, :]`` for p = 0..d-1.
     """
     for j in range(k):
-        row = out[j * nb:(j + 1) * nb]
-        bj = b[j]
-        for i in range(nb):
-            row[i] = bj
-        for p in range(d):
-            wpj = w[p * k + j]
-            src = inp[p * nb:(p + 1) * nb]
-            for i in range(nb):
-                row[i] += wpj * src[i]
+        fm_combine_rows(out[j * nb:(j + 1) * nb], b[j], w, j, k, inp, d, nb)
 
 
 @serial_kernel
@@ -150,14 +157,7 @@ def fm_grad_input(w, delta, grad_x, d, k, nb):
     """(d, nb) block ``grad_x = w @ delta``; ``w`` (d, k) flat, ``delta`` (k, nb)."""
     zero = grad_x.dtype.type(0.0)
     for p in range(d):
-        row = grad_x[p * nb:(p + 1) * nb]
-        for i in range(nb):
-            row[i] = zero
-        for j in range(k):
-            wpj = w[p * k + j]
-            drow = delta[j * nb:(j + 1) * nb]
-            for i in range(nb):
-                row[i] += wpj * drow[i]
+        fm_combine_rows(grad_x[p * nb:(p + 1) * nb], zero, w, p * k, 1, delta, k, nb)
 
 
 @serial_kernel
