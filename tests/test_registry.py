@@ -185,18 +185,22 @@ def test_every_kernel_uses_the_config_jit_options():
     """Each dispatcher's options contain every key/value of config.JIT_OPTIONS (cache: a disk cache is set).
 
     Vector kernels differ in exactly two documented options: fastmath is
-    config.VECTOR_FASTMATH and the Numba runtime is off.
+    config.VECTOR_FASTMATH and the Numba runtime is off; NRT-free variants
+    (the narrow epoch loop) only in the second.
     """
     from fastnn.kernels import _jit
 
     vector = {id(d) for d in _jit.vector_kernels()}
+    nrt_free = {id(d) for d in _jit.nrt_free_kernels()}
     assert vector, "no vector kernel: the feature-major step is missing"
+    assert vector < nrt_free
     for d in _compiled():
         expected = dict(config.JIT_OPTIONS)
         if id(d) in vector:
             expected["fastmath"] = set(config.VECTOR_FASTMATH)
+        if id(d) in nrt_free:
             expected["_nrt"] = False
-            assert not d.targetoptions.get("parallel"), f"{d.py_func.__qualname__}: vector kernels are serial"
+            assert not d.targetoptions.get("parallel"), f"{d.py_func.__qualname__}: NRT-free kernels are serial"
         for key, value in expected.items():
             if key == "cache":
                 assert _has_disk_cache(d) == bool(value), f"{d.py_func.__qualname__}: cache"

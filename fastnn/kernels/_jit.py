@@ -31,6 +31,7 @@ from fastnn.config import JIT_OPTIONS, VECTOR_FASTMATH
 
 _COMPILED: list = []
 _VECTOR: list = []
+_NRT_FREE: list = []
 _warned_no_cache = False
 
 
@@ -98,7 +99,7 @@ def kernel(fn: types.FunctionType) -> KernelPair:
     return variant(fn, "")
 
 
-def variant(fn: types.FunctionType, name: str, **constants) -> KernelPair:
+def variant(fn: types.FunctionType, name: str, nrt: bool = True, **constants) -> KernelPair:
     """A kernel pair of ``fn`` in which the module globals ``constants`` have the given values.
 
     Numba freezes globals as compile-time constants and prunes ``if CONSTANT:``
@@ -106,7 +107,16 @@ def variant(fn: types.FunctionType, name: str, **constants) -> KernelPair:
     branches (``train_epochs`` and ``train_epochs_narrow``: each compiles
     one training step, not both).  ``name`` suffixes the qualified name, so
     each variant has its own disk-cache entries.
+
+    ``nrt=False`` compiles a serial build only (both entries of the pair),
+    without Numba's reference counting (see :func:`vector_kernel`): for a
+    loop whose branches allocate nothing.
     """
+    if not nrt:
+        serial = _njit(_build_copy(fn, name, parallel=False, constants=constants), parallel=False, _nrt=False)
+        _COMPILED.append(serial)
+        _NRT_FREE.append(serial)
+        return KernelPair(serial, serial)
     serial = _njit(_build_copy(fn, name, parallel=False, constants=constants), parallel=False)
     parallel = _njit(_build_copy(fn, name + "__parallel", parallel=True, constants=constants), parallel=True)
     _COMPILED.extend([serial, parallel])
@@ -158,7 +168,13 @@ def vector_kernel(fn: types.FunctionType):
     dispatcher = _njit(_build_copy(fn, "", parallel=False), parallel=False, fastmath=set(VECTOR_FASTMATH), _nrt=False)
     _COMPILED.append(dispatcher)
     _VECTOR.append(dispatcher)
+    _NRT_FREE.append(dispatcher)
     return dispatcher
+
+
+def nrt_free_kernels() -> list:
+    """Every dispatcher compiled without Numba's reference counting (vector kernels included)."""
+    return list(_NRT_FREE)
 
 
 def vector_kernels() -> list:

@@ -362,7 +362,7 @@ def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, 
     n_batches = (n + batch_size - 1) // batch_size
     shuffle = perms.shape[0] > 0
     weighted = sw.shape[0] > 0
-    no_rows = np.empty(0, dtype=np.int64)
+    no_rows = layout[0, :0]  # an empty int64 row order (no allocation: the narrow variant runs without NRT)
     alpha = hyper[H_ALPHA]
     step = step0
     if FEATURE_MAJOR and (convention != KERAS or weighted or not is_narrow(layout)):
@@ -444,7 +444,7 @@ train_epochs = variant(_train_epochs, "", FEATURE_MAJOR=False)
 
 #: The same loop with the feature-major step (:mod:`fastnn.kernels.feature_major`): narrow networks
 #: (:func:`is_narrow`), KERAS convention, no sample weights; :func:`pick_train_epochs` chooses.
-train_epochs_narrow = variant(_train_epochs, "_narrow", FEATURE_MAJOR=True)
+train_epochs_narrow = variant(_train_epochs, "_narrow", nrt=False, FEATURE_MAJOR=True)
 
 
 def pick_train_epochs(layout, convention, weighted: bool):
