@@ -216,7 +216,8 @@ class Sequential:
 
     def _madds_per_row(self) -> int:
         """Multiply-adds of one sample's forward pass (the work measure that picks kernel builds)."""
-        return sum(layer.units * d for layer, d in zip(self.layers, [self.input_dim] + [l.units for l in self.layers]))
+        widths = [self.input_dim] + [layer.units for layer in self.layers]
+        return sum(d * k for d, k in zip(widths[:-1], widths[1:]))
 
     def _require_built(self, what: str):
         if not self.built:
@@ -422,7 +423,10 @@ class Sequential:
         train = _train_module(self.backend)
         n = X.shape[0]
         work = batch * self._madds_per_row()
-        loop = train.pick_train_epochs(self._layout, train.KERAS, False) if self.backend == "numba" else train.train_epochs
+        if self.backend == "numba":  # the feature-major loop for narrow networks, else the row-major one
+            loop = train.pick_train_epochs(self._layout, train.KERAS, False)
+        else:
+            loop = train.train_epochs
         train_epochs = _pick(loop, self.backend, work)
         hyper = _hyper(opt, min_delta)
         early = np.array([np.inf, 0.0, -1.0])
