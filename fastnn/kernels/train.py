@@ -17,6 +17,14 @@ helpers of :mod:`fastnn.kernels.dense`, :mod:`~fastnn.kernels.losses` and
 every parallel loop owns the rows it writes, so results do not depend on the
 number of threads.
 
+The epoch loop comes in two variants compiled from one source
+(:func:`fastnn.kernels._jit.variant`): ``train_epochs`` runs the row-major
+step below (BLAS for wide layers) for every network and both conventions;
+``train_epochs_narrow`` runs the feature-major step of
+:mod:`fastnn.kernels.feature_major` for narrow networks (:func:`is_narrow`)
+in the KERAS convention, serially and without reference counting.
+:func:`pick_train_epochs` chooses; both follow the semantics below.
+
 Two loss conventions (``convention``):
 
 - ``KERAS`` (the model API): the registry's losses (:mod:`fastnn.losses`),
