@@ -48,11 +48,11 @@ WHOLE_LIBRARY = textwrap.dedent("""
     _X = _rng.standard_normal((64, 40))
     _y = _rng.standard_normal((64, 1))
     for _dtype in ("float64", "float32"):
-        for _width in (4, 64):  # narrow: feature-major loop; wide: row-major loop with BLAS
-            _m = fastnn.Sequential([fastnn.Dense(_width, "relu"), fastnn.Dense(1)], input_dim=40, dtype=_dtype)
-            _m.fit(_X, _y, epochs=1, batch_size=32)
-            _m.predict(_X)
-            _m.evaluate(_X, _y)
+        for _d, _width in ((8, 4), (40, 64)):  # narrow: the feature-major loop; wide: row-major with BLAS
+            _m = fastnn.Sequential([fastnn.Dense(_width, "relu"), fastnn.Dense(1)], input_dim=_d, dtype=_dtype)
+            _m.fit(_X[:, :_d], _y, epochs=1, batch_size=32)
+            _m.predict(_X[:, :_d])
+            _m.evaluate(_X[:, :_d], _y)
     try:
         from fastnn.sklearn import MLPClassifier, MLPRegressor
     except ImportError:
