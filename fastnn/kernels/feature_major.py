@@ -16,14 +16,16 @@ samples)``, so each loop below has the batch as its contiguous inner loop:
   ``grad_b[j] = sum_i delta[j, i]`` (sums over samples),
   ``grad_x[p, :] = sum_j w[p, j] * delta[j, :]`` (multiply-adds over samples).
 
-The sums over samples vectorise only if their order may change: this module
-is compiled with :data:`fastnn.config.VECTOR_FASTMATH` (``reassoc``,
-``contract``) by :func:`fastnn.kernels._jit.vector_kernel`, serially, so the
-result does not depend on the thread count and differs from the row-major
-step by rounding only.  :func:`fastnn.kernels.train.train_epochs` calls
-:func:`fm_batch_loss_grad` when the network is narrow (see
-:func:`fastnn.kernels.train.is_narrow`); the epoch loop, shuffling,
-optimizer steps, divergence checks and validation are shared.
+The sums over samples vectorise only if their order may change: the entry
+points (:func:`fm_train_batch`, :func:`fm_dataset_loss`) are compiled with
+:data:`fastnn.config.VECTOR_FASTMATH` (``reassoc``, ``contract``) by
+:func:`fastnn.kernels._jit.vector_kernel`, serially, so the result does not
+depend on the thread count and differs from the row-major step by rounding
+only; and without Numba's reference counting (see ``vector_kernel``).
+``fastnn.kernels.train.train_epochs_narrow``, the epoch loop's feature-major
+variant, calls them for narrow networks (:func:`fastnn.kernels.train.is_narrow`);
+the epoch loop itself (lr schedule, shuffling, divergence checks, early
+stopping) is the same source as the row-major loop's.
 
 The KERAS loss convention only (the model API: no sample weights); the
 scikit-learn estimators keep the row-major step.
