@@ -79,6 +79,32 @@ BLAS_MIN_WEIGHTS: int = 1024
 BLAS_MIN_ROWS: int = 8
 
 
+#: Elements per parallel chunk of an optimizer update (each ``prange`` iteration owns one chunk).
+UPDATE_CHUNK: int = 4096
+
+# --- the training driver (:mod:`fastnn.training`) and inference -----------------------------------
+
+#: Seconds a chunk of epochs (one compiled call) should take: a lively progress bar and a prompt
+#: Ctrl-C, while the per-chunk Python cost vanishes.
+CHUNK_SECONDS: float = 0.25
+
+#: Pessimistic cost model for the first chunk of a fit, before any epoch has been timed: seconds per
+#: multiply-add of a batch's forward pass (backward and update included), and per batch and layer for
+#: each backend.  Small fits thus run in one compiled call (measurements: docs/design.md, "Knobs").
+FIRST_CHUNK_SECONDS_PER_MADD: float = 3e-9
+FIRST_CHUNK_SECONDS_PER_LAYER: dict = {"numba": 1e-6, "numpy": 50e-6}
+
+#: Room for the shuffled row orders of one chunk of epochs (cut to what fits, at least one epoch), so
+#: a long fit holds no more memory than a one-epoch fit.
+PERMUTATION_BYTES: int = 1 << 18
+
+#: Fit buffers up to this many bytes stay with the model for its next fit of the same shape.
+REUSED_BUFFER_BYTES: int = 1 << 20
+
+#: Upper bound on the rows of one ``predict``/``evaluate`` batch, counted as elements of all layer outputs.
+PREDICT_BUFFER_ELEMENTS: int = 1 << 20
+
+
 def _find_libtbb() -> str | None:
     """Path of the TBB runtime installed by the ``tbb`` wheel (it lands in ``<prefix>/lib``)."""
     prefixes = [sys.prefix, sys.base_prefix, site.USER_BASE or ""]

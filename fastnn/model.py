@@ -35,13 +35,6 @@ from fastnn.optim import SGD, Optimizer, get_optimizer
 BACKENDS: tuple[str, ...] = ("numba", "numpy")
 DTYPES: tuple[str, ...] = ("float32", "float64")
 
-#: Seconds a chunk of epochs should take: short enough for a lively progress
-#: bar and a prompt Ctrl-C, long enough that the per-chunk Python cost vanishes.
-CHUNK_SECONDS = 0.25
-#: Upper bound on rows per ``predict``/``evaluate`` batch, as elements of all layer outputs.
-PREDICT_BUFFER_ELEMENTS = 1 << 20
-
-
 def _train_module(backend: str):
     if backend == "numba":
         from fastnn.kernels import train
@@ -50,27 +43,11 @@ def _train_module(backend: str):
     return train
 
 
-#: Room for the shuffled row orders of one chunk of epochs (the chunk is cut to what fits, at least one
-#: epoch): preallocated, so a long fit holds no more memory than a one-epoch fit.
-PERMUTATION_BYTES = 1 << 18
-
-#: Fit buffers up to this size stay with the model for its next fit (see ``Sequential._allocate``).
-REUSED_BUFFER_BYTES = 1 << 20
-
-#: A deliberately pessimistic cost model for the first chunk of epochs, before any epoch has been timed:
-#: seconds per multiply-add of a batch's forward pass (backward and update included), and per batch and
-#: layer for each backend.  Measured on the 2-core machine: 0.3-1 ns per multiply-add; per batch and layer
-#: ~0.1 us compiled and ~10 us in NumPy; so the first chunk takes at most ~CHUNK_SECONDS, and a small
-#: fit runs in a single call (one call saves ~10 us of argument unboxing on the seed networks).
-FIRST_CHUNK_SECONDS_PER_MADD = 3e-9
-FIRST_CHUNK_SECONDS_PER_LAYER = {"numba": 1e-6, "numpy": 50e-6}
-
-
 def _first_chunk(backend: str, n: int, batch: int, n_layers: int, work: int) -> int:
     """Epochs in the first chunk of a fit (later chunks are sized from the measured epoch times)."""
     n_batches = -(-n // batch)
-    per_batch = work * FIRST_CHUNK_SECONDS_PER_MADD + n_layers * FIRST_CHUNK_SECONDS_PER_LAYER[backend]
-    return max(1, int(CHUNK_SECONDS / (n_batches * per_batch)))
+    per_batch = work * config.FIRST_CHUNK_SECONDS_PER_MADD + n_layers * config.FIRST_CHUNK_SECONDS_PER_LAYER[backend]
+    return max(1, int(config.CHUNK_SECONDS / (n_batches * per_batch)))
 
 
 def _pick(function, backend: str, work: int):
@@ -355,7 +332,7 @@ class Sequential:
 
         # everything is valid: from here on the model may change
         self.build(X.shape[1])
-        shuffle_rows = min(epochs, max(1, PERMUTATION_BYTES // (8 * n))) if shuffle and batch < n else 0
+        shuffle_rows = min(epochs, max(1, config.PERMUTATION_BYTES // (8 * n))) if shuffle and batch < n else 0
         buffers = self._allocate(opt, n, batch, patience is not None, shuffle_rows)
         if opt != self.optimizer:
             self._opt_state = buffers.pop("opt_state")
@@ -377,7 +354,7 @@ class Sequential:
     def _allocate(self, opt: Optimizer, n: int, batch: int, early_stopping: bool, shuffle_rows: int) -> dict:
         """Every buffer a fit needs, allocated up front: MemoryError here leaves the model unchanged.
 
-        Buffers of up to :data:`REUSED_BUFFER_BYTES` are kept for the next fit
+        Buffers of up to :data:`config.REUSED_BUFFER_BYTES` are kept for the next fit
         with the same sizes (every one is overwritten before it is read), which
         saves ~10 us per fit for the small networks; optimizer state is always new.
         """
@@ -413,7 +390,7 @@ class Sequential:
                 f"fit needs about {total / 2**20:.0f} MiB of buffers for batch_size={batch}; "
                 "the model is unchanged (try a smaller batch_size)"
             ) from None
-        if sum(b.nbytes for b in buffers.values()) <= REUSED_BUFFER_BYTES:
+        if sum(b.nbytes for b in buffers.values()) <= config.REUSED_BUFFER_BYTES:
             self._buffer_cache = (key, dict(buffers))
         state += [np.empty(0, self.dtype)] * (2 - len(state))
         buffers["opt_state"] = state
@@ -472,7 +449,7 @@ class Sequential:
                 history.lr += opt.lr_schedule(epoch0 + done, ran)
                 progress.update(history, epoch0, done)
                 if ran:
-                    chunk = max(1, int(CHUNK_SECONDS / max(elapsed / ran, 1e-9)))
+                    chunk = max(1, int(config.CHUNK_SECONDS / max(elapsed / ran, 1e-9)))
             history.interrupted = guard.interrupted and history.epochs < epochs and status == train.OK
         message = ""
         if status == train.NON_FINITE:
@@ -542,7 +519,7 @@ class Sequential:
 
     def _inference_buffers(self, n: int):
         widths = int(self._layout[:, 1].sum())
-        batch = max(1, min(n, PREDICT_BUFFER_ELEMENTS // widths))
+        batch = max(1, min(n, config.PREDICT_BUFFER_ELEMENTS // widths))
         return batch, np.empty(batch * self.input_dim, self.dtype), np.empty(batch * widths, self.dtype)
 
     # ------------------------------------------------------------------

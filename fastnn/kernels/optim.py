@@ -26,11 +26,8 @@ import numpy as np
 from numba import prange
 
 from fastnn import _checks, config
+from fastnn.config import UPDATE_CHUNK as CHUNK
 from fastnn.kernels._jit import kernel, serial_kernel
-
-
-#: Elements per parallel chunk of an update (each chunk owns its slice).
-CHUNK = 4096
 
 
 # The range helpers slice first and loop from 0: an index ``start + i`` with a start of unknown sign gets

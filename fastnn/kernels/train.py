@@ -62,7 +62,7 @@ from numba import prange
 
 from fastnn.kernels._jit import kernel, serial_kernel, variant
 from fastnn.kernels.activations import activation_backward_row
-from fastnn.config import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, NARROW_MAX_WIDTH
+from fastnn.config import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, NARROW_MAX_WIDTH, UPDATE_CHUNK as CHUNK
 from fastnn.kernels.dense import (
     bias_activate_row,
     dense_forward_row,
@@ -77,7 +77,6 @@ from fastnn.kernels.network import (  # noqa: F401  (the layout and hyper slots 
     A_COL, ACT, B_OFF, H_ALPHA, H_BETA1, H_BETA2, H_DECAY, H_EPS, H_LR, H_MIN_DELTA, H_MOMENTUM, H_NESTEROV,
     H_WEIGHT_DECAY, N_HYPER, N_IN, N_OUT, W_OFF, update_range,
 )
-from fastnn.kernels.optim import CHUNK
 from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON
 
 # loss conventions: how a batch's loss value and output delta are normalised
