@@ -5,9 +5,9 @@ Kernels never hard-code a decorator option: they are compiled by
 every kernel was built with them.
 
 Options that change generated code (``fastmath``, ``error_model``) are
-constants, not environment variables, on purpose: Numba's on-disk cache index
-does not key on compiler flags, so a flag read from the environment could load
-a stale kernel compiled with different flags.
+constants, not environment variables: Numba's on-disk cache index does not key
+on compiler flags.  Each constant's reason and measurement:
+docs/design.md, "Knobs and the measurements that set them".
 """
 
 from __future__ import annotations
@@ -22,18 +22,9 @@ from typing import Iterator
 
 import numba
 
-#: Options shared by every compiled kernel.
-#:
-#: - ``cache=True``: a second process loads machine code from disk instead of
-#:   recompiling (see the README for the measured first-call times).
-#: - ``nogil=True``: kernels release the GIL, so several Python threads can run
-#:   ``predict`` at once.
-#: - ``error_model="numpy"``: division by zero gives inf/nan like NumPy instead
-#:   of raising, and lets LLVM vectorise loops that divide.
-#: - ``fastmath=False``: results must match the NumPy reference to rounding and
-#:   must not depend on the thread count; reassociation would break both, and
-#:   ``nnan``/``ninf`` would silently remove ``isfinite`` checks.
-#: - ``boundscheck=False``: the public wrappers validate every shape first.
+#: Options shared by every compiled kernel: disk cache, GIL released, NumPy's division semantics, no fastmath
+#: (results match the reference and ignore the thread count), no bounds checks (wrappers validate first).
+#: Why each: docs/design.md, "Knobs".
 JIT_OPTIONS: dict = {
     "cache": True,
     "nogil": True,
@@ -42,50 +33,38 @@ JIT_OPTIONS: dict = {
     "boundscheck": False,
 }
 
-#: The one exception to ``fastmath=False``: the serial feature-major training
-#: step for narrow networks (:mod:`fastnn.kernels.feature_major`).  Its sums
-#: run over the samples of a batch; ``reassoc`` lets LLVM split them into
-#: SIMD lanes (a plain ordered float sum cannot vectorise), ``contract`` fuses
-#: multiply-adds.  Serial code, so results still do not depend on the thread
-#: count; they differ from the ordered sum by rounding only, like a BLAS
-#: product.  No ``nnan``/``ninf``: the finiteness checks stay.
+#: The one exception to ``fastmath=False``: the serial feature-major step for narrow networks
+#: (:mod:`fastnn.kernels.feature_major`), whose sums over a batch vectorise only if reassociated.
+#: No ``nnan``/``ninf``: the finiteness checks stay (docs/design.md, "Knobs").
 VECTOR_FASTMATH: frozenset = frozenset({"reassoc", "contract"})
 
-#: Networks whose every layer has at most this many inputs and outputs train
-#: feature-major (activations stored units x samples, every inner loop over
-#: the samples of the batch): see :mod:`fastnn.kernels.feature_major`.
+#: Networks whose every layer has at most this many inputs and outputs train feature-major
+#: (:mod:`fastnn.kernels.feature_major`); not a measured crossover (docs/design.md, "Knobs").
 NARROW_MAX_WIDTH: int = 16
 
-#: Work size (roughly multiply-adds or elements touched) from which a kernel's
-#: ``parallel=True`` build is used.  A parallel region costs a few microseconds
-#: to enter; below this size the serial build wins.
+#: Work size (roughly multiply-adds or elements touched) from which a kernel's ``parallel=True`` build
+#: is used; below it a parallel region's entry cost dominates (docs/design.md, "Knobs").
 PARALLEL_MIN_WORK: int = 1 << 16
 
-#: The same threshold for the fused training/inference loops, per batch
-#: (multiply-adds of one forward pass).  A fused batch enters ~15 parallel
-#: regions (forward, loss, backward per layer, optimizer segments), and each
-#: region's barrier waits for every thread: measured on the 2-core machine
-#: with the other core busy, the parallel build lost at every size up to 68M
-#: multiply-adds per batch (digits 64-64-10, batch 200: 4.1 ms/epoch serial,
-#: 236 ms parallel).  Until it is re-measured on an idle machine (issue 6),
-#: the fused loops stay serial below 2**26.
+#: The same threshold for the fused training/inference loops, per batch (multiply-adds of one forward
+#: pass): serial below 2**26 until re-measured on an idle machine (docs/design.md, "Knobs").
 FUSED_PARALLEL_MIN_WORK: int = 1 << 26
 
-#: The fused loops multiply a layer through BLAS (``np.dot``, SciPy's BLAS via
-#: Numba, then one fused bias + activation pass) when its weight matrix has
-#: at least this many entries and the batch at least :data:`BLAS_MIN_ROWS`
-#: rows; below that the hand-written loops win (the BLAS call's fixed cost).
+#: The fused loops multiply a layer through BLAS when its weight matrix has at least this many entries
+#: and the batch at least :data:`BLAS_MIN_ROWS` rows; below, the row loops avoid the call's fixed cost
+#: (docs/design.md, "Knobs").
 BLAS_MIN_WEIGHTS: int = 1024
 BLAS_MIN_ROWS: int = 8
 
 
-#: Elements per parallel chunk of an optimizer update (each ``prange`` iteration owns one chunk).
+#: Elements per parallel chunk of an optimizer update (each ``prange`` iteration owns one chunk;
+#: docs/design.md, "Knobs").
 UPDATE_CHUNK: int = 4096
 
 # --- the training driver (:mod:`fastnn.training`) and inference -----------------------------------
 
 #: Seconds a chunk of epochs (one compiled call) should take: a lively progress bar and a prompt
-#: Ctrl-C, while the per-chunk Python cost vanishes.
+#: Ctrl-C, while the per-chunk Python cost vanishes (docs/design.md, "Knobs").
 CHUNK_SECONDS: float = 0.25
 
 #: Pessimistic cost model for the first chunk of a fit, before any epoch has been timed: seconds per
@@ -95,13 +74,15 @@ FIRST_CHUNK_SECONDS_PER_MADD: float = 3e-9
 FIRST_CHUNK_SECONDS_PER_LAYER: dict = {"numba": 1e-6, "numpy": 50e-6}
 
 #: Room for the shuffled row orders of one chunk of epochs (cut to what fits, at least one epoch), so
-#: a long fit holds no more memory than a one-epoch fit.
+#: a long fit holds no more memory than a one-epoch fit (docs/design.md, "Knobs").
 PERMUTATION_BYTES: int = 1 << 18
 
-#: Fit buffers up to this many bytes stay with the model for its next fit of the same shape.
+#: Fit buffers up to this many bytes stay with the model for its next fit of the same shape
+#: (docs/design.md, "Knobs").
 REUSED_BUFFER_BYTES: int = 1 << 20
 
-#: Upper bound on the rows of one ``predict``/``evaluate`` batch, counted as elements of all layer outputs.
+#: Upper bound on the rows of one ``predict``/``evaluate`` batch, counted as elements of all layer outputs
+#: (docs/design.md, "Knobs").
 PREDICT_BUFFER_ELEMENTS: int = 1 << 20
 
 
@@ -116,17 +97,12 @@ def _find_libtbb() -> str | None:
 
 
 def _select_threading_layer() -> str:
-    """Choose Numba's threading layer before any parallel kernel starts its threads.
+    """Choose Numba's threading layer before any parallel kernel starts its threads; return its name.
 
-    fastnn needs a layer that is thread-safe (several Python threads may call
-    ``predict`` at once; Numba's ``workqueue`` layer aborts the process then)
-    and fork-safe (``multiprocessing`` with fork, joblib; GNU OpenMP is not).
-    TBB is both, and it is fast: a parallel region measured ~2 us with TBB
-    against ~7.5 ms with GNU OpenMP on the shared 2-core machine.  The ``tbb``
-    wheel installs ``libtbb.so.12`` in ``<prefix>/lib``, where Numba's TBB
-    extension does not look, so it is preloaded here.  Without TBB, fastnn
-    asks Numba for any thread-safe layer (OpenMP).  An explicit
-    ``NUMBA_THREADING_LAYER`` in the environment always wins.
+    ``NUMBA_THREADING_LAYER`` from the environment if set; else ``"tbb"``,
+    after preloading ``libtbb.so.12`` from the ``tbb`` wheel (Numba does not
+    look in ``<prefix>/lib``); else ``"threadsafe"``.  Why TBB (thread- and
+    fork-safe, fast): docs/design.md, "Knobs".
     """
     if os.environ.get("NUMBA_THREADING_LAYER"):
         return os.environ["NUMBA_THREADING_LAYER"]
@@ -232,10 +208,9 @@ _controller_cache: list = []
 def _blas_controller():
     """A threadpoolctl ``ThreadpoolController``, rebuilt only when modules were imported since the last one.
 
-    Building one scans every loaded shared library (measured: ~0.5 ms, more
-    than a whole fit of the seed networks); the BLAS and OpenMP libraries it
-    finds arrive with Python imports (NumPy, SciPy, PyTorch), so the module
-    count is a cheap staleness check.
+    Building one is slow (docs/design.md, "Knobs"); the BLAS and OpenMP
+    libraries it finds arrive with Python imports, so the module count is a
+    cheap staleness check.
     """
     from threadpoolctl import ThreadpoolController
 

@@ -7,16 +7,13 @@ This module is the only place that calls ``numba.njit``.
 returns a :class:`KernelPair`.  The public wrapper picks a build by problem
 size via :func:`fastnn.config.use_parallel`.
 
-Both builds use ``cache=True``.  Numba's cache index is keyed by the
-function's qualified name and does not include compiler options
-(numba issue #6845), so the parallel build is compiled from a *copy* of the
-function with its own ``__qualname__``; otherwise the two builds would
-overwrite each other's cache entries and one of them would silently run the
-other's code.
+Both builds use ``cache=True``; the parallel build is compiled from a *copy*
+of the function with its own ``__qualname__``, because Numba's cache index
+ignores compiler options (docs/design.md, "Serial and parallel builds").
 
-Caveat (Numba's, documented in its caching notes): a cached kernel is not
-invalidated when a kernel it calls changes in *another* file.  After editing
-a kernel module during development, delete ``fastnn/**/__pycache__``.
+A cached kernel is not invalidated when a kernel it calls changes in
+*another* file: after editing a kernel module, delete ``fastnn/**/__pycache__``.
+Why each decorator below exists: docs/design.md, "The compiled variants".
 """
 
 from __future__ import annotations
@@ -127,9 +124,8 @@ def serial_kernel(fn: types.FunctionType):
     """Compile ``fn`` once, serially: a row helper called from other kernels.
 
     Helpers are inlined into their callers at Numba-IR level
-    (``inline="always"``): a call per row, with the array views it creates,
-    costs ~50 ns of call and reference-count traffic, which dominated the
-    fused loops for small layers (measured: see the README).
+    (``inline="always"``): a real call per row cost more than a small layer's
+    arithmetic (docs/design.md, "Row helpers").
     """
     dispatcher = _njit(fn, parallel=False, inline="always")
     _COMPILED.append(dispatcher)
@@ -139,10 +135,8 @@ def serial_kernel(fn: types.FunctionType):
 def opaque_kernel(fn: types.FunctionType):
     """Compile ``fn`` serially and keep it a real call (not inlined at Numba-IR level).
 
-    For BLAS calls inside parallel kernels: Numba's parfor array analysis,
-    seeing ``np.dot`` on a loop-carried array, asserts shape equalities that do
-    not hold (measured: "Sizes of x_size1, d do not match" from the second
-    layer of ``forward_batch``); behind a call it sees nothing to analyse.
+    For BLAS calls inside parallel kernels, where Numba's parfor array
+    analysis would otherwise fail on ``np.dot`` (docs/design.md, "Opaque BLAS calls").
     """
     dispatcher = _njit(fn, parallel=False)
     _COMPILED.append(dispatcher)
@@ -157,13 +151,10 @@ def vector_kernel(fn: types.FunctionType):
     them, its callers do not.
 
     - ``fastmath=VECTOR_FASTMATH``: sums over the samples of a batch vectorise.
-    - ``_nrt=False``: Numba's runtime (reference counting of arrays) is off.
-      Each array slice otherwise costs an atomic increment and decrement
-      (measured: 0.25 us of a 0.29 us step of a one-neuron network).  Such a
-      function cannot allocate or return arrays; Numba refuses to compile
-      one that tries, so the restriction cannot be broken silently.  Callees
-      are compiled with the caller's flags, so it may call only inlined
-      helpers.
+    - ``_nrt=False``: no reference counting of arrays (docs/design.md, "The
+      feature-major step for narrow networks").  Such a function cannot
+      allocate or return arrays (Numba refuses to compile one that tries),
+      and its callees get its flags, so it may call only inlined helpers.
     """
     dispatcher = _njit(_build_copy(fn, "", parallel=False), parallel=False, fastmath=set(VECTOR_FASTMATH), _nrt=False)
     _COMPILED.append(dispatcher)

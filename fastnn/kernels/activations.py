@@ -43,8 +43,7 @@ def activate_row(z, out, code):
     elif code == SIGMOID:
         for j in range(k):
             v = z[j]
-            # e = exp(-|z|) <= 1 never overflows: 1 / (1 + e) for z >= 0, e / (1 + e) for z < 0 (the
-            # reference's formula); a select, not a branch, so random signs cost no mispredictions
+            # exp(-|z|) never overflows; the reference's formula, as a select (docs/design.md, "Row helpers")
             e = np.exp(-abs(v))
             out[j] = (one if v >= zero else e) / (one + e)
     elif code == TANH:

@@ -25,7 +25,7 @@ from fastnn.kernels.activations import activate_row, activation_backward_row
 
 
 # --------------------------------------------------------------------------
-# row helpers: one output row each (also called by the fused training loops)
+# row helpers: one output row each, inlined into the fused loops too (docs/design.md, "Row helpers")
 # --------------------------------------------------------------------------
 
 @serial_kernel
