@@ -78,7 +78,7 @@ class InterruptGuard:
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             try:
-                # _signal: signal.signal without its enum wrapping (~5 us per call, a tenth of a seed-network fit)
+                # _signal: signal.signal without its slow enum wrapping (docs/design.md, "Knobs")
                 self._previous = _signal.signal(_signal.SIGINT, self._handler)
             except ValueError:  # pragma: no cover - embedded interpreters
                 self._previous = None
