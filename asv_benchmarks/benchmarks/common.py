@@ -1,6 +1,6 @@
 """Shared parameters and helpers of the benchmark suite.
 
-Conventions (DESIGN.md section 6):
+Conventions (docs/design.md, "Benchmarking"):
 
 - the backend is a parameter axis: ``BACKENDS = ["numba", "numpy"]``;
 - kernels are compiled (or loaded from Numba's on-disk cache) in ``setup``,
