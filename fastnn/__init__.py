@@ -16,9 +16,8 @@ from fastnn.activations import ACTIVATIONS
 from fastnn.config import get_num_threads, set_num_threads, threads
 from fastnn.history import History
 from fastnn.initializers import INITIALIZERS
-from fastnn.io import load_model as load
 from fastnn.losses import LOSSES
-from fastnn.model import Dense, Sequential
+from fastnn.model import Dense, Sequential, load
 from fastnn.optim import SGD, Adam
 
 __version__ = "0.1.0"

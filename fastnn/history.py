@@ -39,8 +39,13 @@ class History:
     interrupted : bool
         Ctrl-C ended the fit after the last completed epoch.
     diverged : bool
-        The loss became non-finite; the fit stopped and restored the weights
-        of the start of that epoch.
+        The loss or the weights became non-finite; the fit stopped (and warned).
+    restored_epoch : int or None
+        After a divergence: the epoch (0-based, within this fit) whose starting
+        weights, optimizer state and step the model keeps, the one with the
+        lowest finite training loss; so the model holds the result of
+        ``restored_epoch`` epochs of this fit (0: it is as before the fit).
+        With ``patience``, the early-stopping best weights take precedence.
     """
 
     loss: list = field(default_factory=list)
@@ -51,6 +56,7 @@ class History:
     best_epoch: int | None = None
     interrupted: bool = False
     diverged: bool = False
+    restored_epoch: int | None = None
 
     @property
     def history(self) -> dict:

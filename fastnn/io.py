@@ -1,11 +1,18 @@
 """Saving and loading models: an ``.npz`` file with a JSON header, never pickle.
 
-Layout of the file (a NumPy zip archive, loaded with ``allow_pickle=False``):
+This module knows files, not models, and imports nothing of fastnn: it
+writes the plain-data state a model gives
+(:meth:`fastnn.model.Sequential.to_state`) and reads it back for
+:func:`fastnn.model.load`, which builds the model with
+:meth:`~fastnn.model.Sequential.from_state` (that checks every field).
+Layout of the file (a NumPy zip archive, loaded with
+``allow_pickle=False``):
 
-- ``meta``: UTF-8 JSON as a uint8 array: format name and version, dtype,
-  input_dim, layers, backend, init, seed, loss, optimizer (name and
-  settings), step and epoch counters, and the shuffling generator's state;
-- ``theta``: the flat parameter array (see :mod:`fastnn.model`);
+- ``meta``: UTF-8 JSON as a uint8 array: format name and version, and the
+  state's non-array fields (dtype, input_dim, layers, backend, init, seed,
+  loss, optimizer name and settings, step and epoch counters, the shuffling
+  generator's state);
+- ``theta``: the flat parameter array (see :mod:`fastnn.contract`);
 - ``opt_state_0``, ``opt_state_1``: the optimizer state arrays (momentum
   velocity; Adam's first and second moments), empty when unused.
 
@@ -26,35 +33,19 @@ import numpy as np
 
 FORMAT = "fastnn-model"
 VERSION = 1
-_ARRAYS = ("meta", "theta", "opt_state_0", "opt_state_1")
+#: The state's non-array fields, kept in the JSON header.
+STATE_FIELDS: tuple[str, ...] = ("dtype", "input_dim", "layers", "backend", "init", "seed", "loss", "optimizer",
+                                 "step", "epochs_trained", "shuffle_rng")
+#: The state's arrays, one ``.npy`` member each.
+STATE_ARRAYS: tuple[str, ...] = ("theta", "opt_state_0", "opt_state_1")
+_ARRAYS = ("meta",) + STATE_ARRAYS
 
 
-def save_model(model, path) -> None:
-    """Write ``model`` to ``path`` atomically (see the module docstring for the format)."""
-    model._require_built("save()")
-    opt = model.optimizer
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "dtype": model.dtype.name,
-        "input_dim": model.input_dim,
-        "layers": [layer.get_config() for layer in model.layers],
-        "backend": model.backend,
-        "init": model.init,
-        "seed": model.seed,
-        "loss": model.loss,
-        "optimizer": None if opt is None else {"name": opt.name, "config": opt.get_config()},
-        "step": model.step,
-        "epochs_trained": model.epochs_trained,
-        "shuffle_rng": model._shuffle_rng.bit_generator.state,
-    }
-    state = list(model._opt_state) or [np.empty(0, model.dtype), np.empty(0, model.dtype)]
-    arrays = {
-        "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
-        "theta": model._theta,
-        "opt_state_0": state[0],
-        "opt_state_1": state[1],
-    }
+def write_state(state: dict, path) -> None:
+    """Write a model's ``state`` (every key of STATE_FIELDS and STATE_ARRAYS) to ``path`` atomically."""
+    meta = {"format": FORMAT, "version": VERSION, **{name: state[name] for name in STATE_FIELDS}}
+    arrays = {"meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+              **{name: state[name] for name in STATE_ARRAYS}}
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=directory)
@@ -70,12 +61,16 @@ def save_model(model, path) -> None:
         raise
 
 
-def _bad(path, why: str) -> ValueError:
+def invalid_file(path, why: str) -> ValueError:
+    """The error for a file that is not a valid model file, saying ``why``."""
     return ValueError(f"{path!s} is not a valid fastnn model file: {why}")
 
 
-def load_model(path):
-    """Read a model written by :func:`save_model`.
+_bad = invalid_file
+
+
+def read_state(path) -> dict:
+    """Read the state written by :func:`write_state` (the fields present; the model checks them).
 
     Raises
     ------
@@ -102,9 +97,6 @@ def load_model(path):
 
 
 def _load(path):
-    from fastnn.model import Dense, Sequential
-    from fastnn.optim import OPTIMIZERS
-
     with np.load(path, allow_pickle=False) as archive:
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise _bad(path, "it is a single array, not an .npz archive")
@@ -116,7 +108,7 @@ def _load(path):
         if not isinstance(value, np.ndarray):
             raise _bad(path, f"{name} is not an array")
 
-    meta_bytes = arrays["meta"]
+    meta_bytes = arrays.pop("meta")
     if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1:
         raise _bad(path, "the header is not a byte string")
     try:
@@ -127,49 +119,4 @@ def _load(path):
         raise _bad(path, "the header does not name the fastnn-model format")
     if meta.get("version") != VERSION:
         raise _bad(path, f"format version {meta.get('version')!r} is not supported (this fastnn reads {VERSION})")
-
-    try:
-        layers = [Dense(**spec) for spec in meta["layers"]]
-        model = Sequential(layers, input_dim=None, backend=meta["backend"], dtype=meta["dtype"],
-                           init=meta["init"], seed=meta["seed"])
-        input_dim = meta["input_dim"]
-        from fastnn.model import _make_layout
-
-        if not layers:
-            raise ValueError("no layers")
-        layout, n_params = _make_layout(int(input_dim), layers)
-        theta = arrays["theta"]
-        if theta.dtype != model.dtype or theta.shape != (n_params,):
-            raise ValueError(f"theta must be {model.dtype.name} of shape ({n_params},), got {theta.dtype} {theta.shape}")
-        if not np.all(np.isfinite(theta)):
-            raise ValueError("theta contains NaN or infinity")
-        optimizer = None
-        state = []
-        if meta["optimizer"] is not None:
-            opt_meta = meta["optimizer"]
-            optimizer = OPTIMIZERS[opt_meta["name"]](**opt_meta["config"])
-            for j in range(2):
-                arr = arrays[f"opt_state_{j}"]
-                expected = n_params if j < optimizer.n_state else 0
-                if arr.dtype != model.dtype or arr.shape != (expected,):
-                    raise ValueError(f"opt_state_{j} must be {model.dtype.name} of shape ({expected},), got "
-                                     f"{arr.dtype} {arr.shape}")
-                state.append(np.array(arr))
-        loss = meta["loss"]
-        if loss is not None:
-            from fastnn.losses import loss_spec
-
-            loss = loss_spec(loss).name
-        step, epochs = int(meta["step"]), int(meta["epochs_trained"])
-        if step < 0 or epochs < 0:
-            raise ValueError("negative counters")
-        model.build(int(input_dim))
-        model._theta[...] = theta
-        model.optimizer, model._opt_state, model.loss = optimizer, state, loss
-        model.step, model.epochs_trained = step, epochs
-        model._shuffle_rng.bit_generator.state = meta["shuffle_rng"]
-    except ValueError as exc:
-        raise _bad(path, str(exc)) from None
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise _bad(path, f"bad or missing field ({type(exc).__name__}: {exc})") from None
-    return model
+    return {**{name: meta[name] for name in STATE_FIELDS if name in meta}, **arrays}

@@ -1,60 +1,36 @@
-"""The model API: ``Sequential`` stacks of ``Dense`` layers, trained on either backend.
+"""The model API: ``Sequential`` stacks of ``Dense`` layers.
 
-A model keeps all its parameters in one flat array (``theta``): layer ``l``'s
-weight matrix (row-major, shape ``(n_in, n_out)``) followed by its bias.
-Both backends train that same array with the same semantics, batch order and
-loss accounting (see :mod:`fastnn.kernels.train`):
+A model keeps all its parameters in one flat array: layer ``l``'s weight
+matrix (row-major, shape ``(n_in, n_out)``) followed by its bias, as the
+training-loop contract lays them out (:mod:`fastnn.contract`).  This module
+holds the structure, the weights, inference (``predict``, ``evaluate``) and
+the model's state as plain data (``to_state``/``from_state``, which
+:mod:`fastnn.io` writes to and reads from files).  Training is driven by
+:mod:`fastnn.training`; ``fit`` hands it the model's arrays and takes back
+its counters.  Both backends compute the same things:
 
-- ``backend="numba"`` runs whole chunks of epochs in one compiled call
-  (:func:`fastnn.kernels.train.train_epochs`), with buffers allocated once per
-  fit;
-- ``backend="numpy"`` runs the plain per-batch loop of
-  :mod:`fastnn.reference.train`, the reference.
-
-Chunks are sized to last about a quarter of a second, so the progress bar
-moves and Ctrl-C is honoured promptly (:mod:`fastnn.history`).
+- ``backend="numba"``: compiled kernels (:mod:`fastnn.kernels.train`);
+- ``backend="numpy"``: the plain-NumPy reference (:mod:`fastnn.reference.train`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
 import warnings
 
 import numpy as np
 
-from fastnn import config
-from fastnn._checks import check_int, check_scalar
+from fastnn import config, contract, io, training
+from fastnn._checks import check_int
 from fastnn.activations import activation_code, activation_name
 from fastnn.data import check_features, check_targets
-from fastnn.history import History, InterruptGuard, Progress
+from fastnn.history import History
 from fastnn.initializers import check_init, initial_weights
-from fastnn.losses import LossSpec, loss_spec
-from fastnn.optim import SGD, Optimizer, get_optimizer
+from fastnn.losses import loss_spec
+from fastnn.optim import OPTIMIZERS, Optimizer
 
 BACKENDS: tuple[str, ...] = ("numba", "numpy")
 DTYPES: tuple[str, ...] = ("float32", "float64")
 
-def _train_module(backend: str):
-    if backend == "numba":
-        from fastnn.kernels import train
-    else:
-        from fastnn.reference import train
-    return train
-
-
-def _first_chunk(backend: str, n: int, batch: int, n_layers: int, work: int) -> int:
-    """Epochs in the first chunk of a fit (later chunks are sized from the measured epoch times)."""
-    n_batches = -(-n // batch)
-    per_batch = work * config.FIRST_CHUNK_SECONDS_PER_MADD + n_layers * config.FIRST_CHUNK_SECONDS_PER_LAYER[backend]
-    return max(1, int(config.CHUNK_SECONDS / (n_batches * per_batch)))
-
-
-def _pick(function, backend: str, work: int):
-    """The serial or parallel build of a kernel pair, or the reference function itself."""
-    if backend == "numba":
-        return function.pick(config.use_parallel(work, fused=True))
-    return function
 
 
 class Dense:
@@ -135,6 +111,7 @@ class Sequential:
         self._theta = None
         self._layout = None
         self._opt_state: list[np.ndarray] = []
+        self._buffers = training.BufferCache()
         init_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._init_rng = np.random.default_rng(init_seq)
         self._shuffle_rng = np.random.default_rng(shuffle_seq)
@@ -177,7 +154,7 @@ class Sequential:
             if input_dim != self.input_dim:
                 raise ValueError(f"the model is built for input_dim={self.input_dim}, got {input_dim}")
             return
-        layout, n_params = _make_layout(input_dim, self.layers)
+        layout, n_params = self._layout_for(input_dim)
         try:
             theta = np.empty(n_params, dtype=self.dtype)
         except (MemoryError, ValueError):
@@ -186,15 +163,15 @@ class Sequential:
                 "too many to allocate; use fewer or smaller layers (units) or a smaller input_dim"
             ) from None
         for l in range(layout.shape[0]):
-            d, k = layout[l, 0], layout[l, 1]
-            theta[layout[l, 3]:layout[l, 3] + d * k] = initial_weights(self.init, d, k, self._init_rng).ravel()
-            theta[layout[l, 4]:layout[l, 4] + k] = 0
+            w, b = contract.layer_views(theta, layout, l)
+            w[...] = initial_weights(self.init, w.shape[0], w.shape[1], self._init_rng)
+            b[...] = 0
         self.input_dim, self._layout, self._theta = input_dim, layout, theta
 
-    def _madds_per_row(self) -> int:
-        """Multiply-adds of one sample's forward pass (the work measure that picks kernel builds)."""
-        widths = [self.input_dim] + [layer.units for layer in self.layers]
-        return sum(d * k for d, k in zip(widths[:-1], widths[1:]))
+    def _layout_for(self, input_dim: int) -> tuple[np.ndarray, int]:
+        """The contract's layout of this stack of layers for ``input_dim`` inputs, and its parameter count."""
+        return contract.make_layout(input_dim, [layer.units for layer in self.layers],
+                                    [activation_code(layer.activation) for layer in self.layers])
 
     def _require_built(self, what: str):
         if not self.built:
@@ -210,7 +187,7 @@ class Sequential:
         self._require_built("get_weights()")
         out = []
         for l in range(self._layout.shape[0]):
-            w, b = self._layer_views(self._theta, l)
+            w, b = contract.layer_views(self._theta, self._layout, l)
             out += [w.copy(), b.copy()]
         return out
 
@@ -233,7 +210,7 @@ class Sequential:
             if first.ndim != 2:
                 raise ValueError(f"weights[0] must be 2-D (n_in, n_out), got shape {first.shape}")
             input_dim = first.shape[0]
-        layout, _ = _make_layout(input_dim, self.layers)
+        layout, _ = self._layout_for(input_dim)
         arrays = []
         for l in range(layout.shape[0]):
             d, k = int(layout[l, 0]), int(layout[l, 1])
@@ -248,14 +225,9 @@ class Sequential:
         if not self.built:
             self.build(input_dim)
         for l in range(layout.shape[0]):
-            w, b = self._layer_views(self._theta, l)
+            w, b = contract.layer_views(self._theta, self._layout, l)
             w[...] = arrays[2 * l]
             b[...] = arrays[2 * l + 1]
-
-    def _layer_views(self, flat, l):
-        d, k = int(self._layout[l, 0]), int(self._layout[l, 1])
-        w_off, b_off = int(self._layout[l, 3]), int(self._layout[l, 4])
-        return flat[w_off:w_off + d * k].reshape(d, k), flat[b_off:b_off + k]
 
     # ------------------------------------------------------------------
     # training
@@ -302,182 +274,40 @@ class Sequential:
         -------
         History
         """
-        spec = loss_spec(loss)
-        self._require_layers()
-        epochs = check_int("epochs", epochs, low=0)
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
-        verbose = check_int("verbose", verbose, low=0)
-        if patience is not None:
-            patience = check_int("patience", patience, low=0)
-        min_delta = check_scalar("min_delta", min_delta, low=0.0)
-        if threads is not None:
-            threads = config._check_threads(threads)
-        opt = get_optimizer(optimizer) if optimizer is not None else (self.optimizer or SGD(lr=0.01))
-        eps = getattr(opt, "eps", None)
-        if eps is not None and self.dtype.type(eps) == 0:  # e.g. 1e-300 in float32: 0/0 in the update
-            raise ValueError(f"Adam eps={eps} is 0 in {self.dtype.name}; use eps >= {np.finfo(self.dtype).tiny}")
-        self._check_output_activation(spec)
-        X = check_features("X", X, self.dtype, self.input_dim)
-        Y = check_targets("y", y, self.dtype, X.shape[0], self.output_dim, spec)
-        Xv = np.empty((0, X.shape[1]), self.dtype)
-        Yv = np.empty((0, Y.shape[1]), self.dtype)
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a tuple (X_val, y_val)")
-            Xv = check_features("validation_data[0]", validation_data[0], self.dtype, X.shape[1])
-            Yv = check_targets("validation_data[1]", validation_data[1], self.dtype, Xv.shape[0], self.output_dim, spec)
-        n = X.shape[0]
-        batch = n if batch_size is None else min(check_int("batch_size", batch_size, low=1), n)
-
-        # everything is valid: from here on the model may change
-        self.build(X.shape[1])
-        shuffle_rows = min(epochs, max(1, config.PERMUTATION_BYTES // (8 * n))) if shuffle and batch < n else 0
-        buffers = self._allocate(opt, n, batch, patience is not None, shuffle_rows)
-        if opt != self.optimizer:
-            self._opt_state = buffers.pop("opt_state")
-        else:
-            buffers.pop("opt_state")
-        self.optimizer, self.loss = opt, spec.name
-        context = config.threads(threads) if threads is not None else contextlib.nullcontext()
-        with context:
-            return self._run(X, Y, Xv, Yv, spec, opt, epochs, batch, shuffle, verbose, patience, min_delta, buffers)
-
-    def _check_output_activation(self, spec: LossSpec):
-        last = self.layers[-1].activation
-        if spec.output_activation is not None and last != spec.output_activation:
-            raise ValueError(
-                f"loss {spec.name!r} needs a {spec.output_activation!r} output layer "
-                f"(the last layer has activation {last!r})"
-            )
-
-    def _allocate(self, opt: Optimizer, n: int, batch: int, early_stopping: bool, shuffle_rows: int) -> dict:
-        """Every buffer a fit needs, allocated up front: MemoryError here leaves the model unchanged.
-
-        Buffers of up to :data:`config.REUSED_BUFFER_BYTES` are kept for the next fit
-        with the same sizes (every one is overwritten before it is read), which
-        saves ~10 us per fit for the small networks; optimizer state is always new.
-        """
-        layout, p = self._layout, self.n_params
-        key = (p, self.dtype, n, batch, early_stopping, shuffle_rows, self.input_dim,
-               tuple(layer.units for layer in self.layers))
-        cached = self.__dict__.get("_buffer_cache")
-        if cached is not None and cached[0] == key:
-            buffers = dict(cached[1])
-            state = [np.zeros(p, self.dtype) for _ in range(opt.n_state)]
-            buffers["opt_state"] = state + [np.empty(0, self.dtype)] * (2 - len(state))
-            return buffers
-        widths = [self.input_dim] + [layer.units for layer in self.layers]
-        n_batches = -(-n // batch)
-        sizes = {
-            "grad": (p, self.dtype),
-            "xb": (batch * self.input_dim, self.dtype),
-            "yb": (batch * widths[-1], self.dtype),
-            "abuf": (batch * int(layout[:, 1].sum()), self.dtype),
-            "dbuf": (batch * max(widths), self.dtype),
-            "dbuf_other": (batch * max(widths), self.dtype),
-            "rowloss": (batch, np.float64),
-            "snapshot": (3 * p, self.dtype),  # start-of-epoch parameters + optimizer state
-            "best": (p if early_stopping else 0, self.dtype),
-            "perms": (shuffle_rows * n, np.int64),  # row orders of up to shuffle_rows epochs (one chunk)
-        }
-        try:
-            buffers = {name: np.empty(size, dtype) for name, (size, dtype) in sizes.items()}
-            state = [np.zeros(p, self.dtype) for _ in range(opt.n_state)]
-        except MemoryError:
-            total = sum(size * np.dtype(dtype).itemsize for size, dtype in sizes.values())
-            raise MemoryError(
-                f"fit needs about {total / 2**20:.0f} MiB of buffers for batch_size={batch}; "
-                "the model is unchanged (try a smaller batch_size)"
-            ) from None
-        if sum(b.nbytes for b in buffers.values()) <= config.REUSED_BUFFER_BYTES:
-            self._buffer_cache = (key, dict(buffers))
-        state += [np.empty(0, self.dtype)] * (2 - len(state))
-        buffers["opt_state"] = state
-        return buffers
-
-    def _run(self, X, Y, Xv, Yv, spec, opt, epochs, batch, shuffle, verbose, patience, min_delta, buf) -> History:
-        train = _train_module(self.backend)
-        n = X.shape[0]
-        work = batch * self._madds_per_row()
-        if self.backend == "numba":  # the feature-major loop for narrow networks, else the row-major one
-            loop = train.pick_train_epochs(self._layout, train.KERAS, False)
-        else:
-            loop = train.train_epochs
-        train_epochs = _pick(loop, self.backend, work)
-        hyper = _hyper(opt, min_delta)
-        early = np.array([np.inf, 0.0, -1.0])
-
-        eps = self.dtype.type(np.finfo(self.dtype).eps)
-        no_weights = np.empty(0, self.dtype)
-        s1, s2 = self._opt_state
-        shuffle = bool(shuffle) and batch < n
-        perm_rows = buf["perms"].reshape(-1, n)
-        order = np.arange(n) if shuffle else None
-        history = History()
-        progress = Progress(verbose, epochs)
-        chunk, status = _first_chunk(self.backend, n, batch, len(self.layers), work), train.OK
-        epoch0 = self.epochs_trained
-        with InterruptGuard() as guard:
-            while history.epochs < epochs and status == train.OK and not guard.interrupted:
-                count = min(chunk, epochs - history.epochs)
-                if shuffle:
-                    count = min(count, perm_rows.shape[0])
-                    perms = perm_rows[:count]
-                    for row in perms:  # rng.permutation(n) is arange(n) then shuffle: the same stream, in place
-                        row[...] = order
-                        self._shuffle_rng.shuffle(row)
-                else:
-                    perms = perm_rows[:0]
-                done = history.epochs
-                losses, val_losses = np.empty(count), np.empty(count)
-                started = time.perf_counter()
-                ran, status, step = train_epochs(
-                    X, Y, no_weights, perms, self._theta, buf["grad"], s1, s2, buf["snapshot"], buf["best"],
-                    self._layout, spec.code, train.KERAS, opt.code, hyper, eps, batch, epoch0 + done, count,
-                    self.step, -1 if patience is None else patience, Xv, Yv, buf["xb"], buf["yb"], no_weights,
-                    buf["abuf"], buf["dbuf"], buf["dbuf_other"], buf["rowloss"], losses, val_losses, early,
-                )
-                elapsed = time.perf_counter() - started
-                ran = int(ran)
-                self.step = int(step)
-                self.epochs_trained += ran
-                history.epochs = done + ran
-                history.loss += losses[:ran].tolist()
-                if Xv.shape[0]:
-                    history.val_loss += val_losses[:ran].tolist()
-                history.lr += opt.lr_schedule(epoch0 + done, ran)
-                progress.update(history, epoch0, done)
-                if ran:
-                    chunk = max(1, int(config.CHUNK_SECONDS / max(elapsed / ran, 1e-9)))
-            history.interrupted = guard.interrupted and history.epochs < epochs and status == train.OK
-        message = ""
-        if status == train.NON_FINITE:
-            history.diverged = True
-            message = (f"the loss or the weights became non-finite in epoch {history.epochs + 1}; training stopped "
-                       f"and the weights of the last completed epoch ({history.epochs}) were kept")
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
-        if patience is not None and early[2] >= 0:
-            self._theta[...] = buf["best"]
-            history.best_epoch = int(early[2]) - epoch0
-        history.stopped_early = status == train.STOPPED_EARLY
-        if history.interrupted:
-            message = f"interrupted: kept the weights and history of epoch {history.epochs}"
-        progress.close(message if verbose else "")
-        return history
+        request = training.check_fit_args(self, X, y, epochs, batch_size, loss, optimizer, shuffle, verbose,
+                                          validation_data, patience, min_delta, threads)
+        # everything is valid: from here on the model may change (a MemoryError below still leaves it as it was)
+        self.build(request.X.shape[1])
+        buffers = self._buffers.allocate(self._layout, self.dtype, request.X.shape[0], request.batch_size,
+                                         patience is not None, training.shuffle_rows_per_chunk(request),
+                                         request.optimizer.n_state)
+        if request.optimizer != self.optimizer:  # new settings: a fresh optimizer state
+            self._opt_state = buffers.opt_state
+        self.optimizer, self.loss = request.optimizer, request.spec.name
+        outcome = training.run_fit(request, self.backend, self._theta, self._layout, self._opt_state, buffers,
+                                   self._shuffle_rng, self.epochs_trained, self.step)
+        self.epochs_trained, self.step = outcome.epochs_trained, outcome.step
+        return outcome.history
 
     # ------------------------------------------------------------------
     # inference
     # ------------------------------------------------------------------
     def predict(self, X) -> np.ndarray:
-        """Network output for ``X`` (n_samples, n_features): an array (n_samples, n_outputs)."""
+        """Network output for ``X`` (n_samples, n_features): an array (n_samples, n_outputs).
+
+        Warns (RuntimeWarning) when the output holds NaN or infinity.
+        """
         self._require_built("predict()")
         X = check_features("X", X, self.dtype, self.input_dim)
         out = np.empty((X.shape[0], self.output_dim), dtype=self.dtype)
         batch, xb, abuf = self._inference_buffers(X.shape[0])
-        train = _train_module(self.backend)
-        work = batch * self._madds_per_row()
-        _pick(train.predict_rows, self.backend, work)(X, self._theta, self._layout, batch, xb, abuf, out)
+        kernel = training.pick_build(training.backend_module(self.backend).predict_rows, self.backend,
+                                     batch * contract.madds_per_row(self._layout))
+        kernel(*contract.PredictArgs(X=X, theta=self._theta, layout=self._layout, batch_size=batch, xb=xb,
+                                     abuf=abuf, out=out))
+        if not np.isfinite(out.sum()) and not np.isfinite(out).all():
+            warnings.warn("predict() returns NaN or infinity: the weights or the inputs are too large for "
+                          f"{self.dtype.name}", RuntimeWarning, stacklevel=2)
         return out
 
     def evaluate(self, X, y, loss=None) -> dict:
@@ -493,24 +323,29 @@ class Sequential:
         dict
             ``{"loss": float}``, plus ``"accuracy"`` for cross-entropy losses
             (binary: share of outputs on the right side of 0.5; categorical:
-            share of samples whose arg-max is the true class).
+            share of samples whose arg-max is the true class).  Warns
+            (RuntimeWarning) when the loss is NaN or infinite.
         """
         self._require_built("evaluate()")
         spec = loss_spec(loss if loss is not None else (self.loss or "mse"))
-        self._check_output_activation(spec)
+        training.check_output_activation(spec, self.layers[-1].activation)
         X = check_features("X", X, self.dtype, self.input_dim)
         Y = check_targets("y", y, self.dtype, X.shape[0], self.output_dim, spec)
         batch, xb, abuf = self._inference_buffers(X.shape[0])
-        train = _train_module(self.backend)
-        yb = np.empty(batch * Y.shape[1], self.dtype)
-        rowloss = np.empty(batch, np.float64)
-        eps = self.dtype.type(np.finfo(self.dtype).eps)
-        work = batch * self._madds_per_row()
-        value = _pick(train.dataset_loss, self.backend, work)(
-            X, Y, self._theta, self._layout, spec.code, eps, batch, xb, yb, abuf, rowloss)
+        kernel = training.pick_build(training.backend_module(self.backend).dataset_loss, self.backend,
+                                     batch * contract.madds_per_row(self._layout))
+        value = kernel(*contract.DatasetLossArgs(
+            X=X, Y=Y, theta=self._theta, layout=self._layout, loss_code=spec.code,
+            eps=self.dtype.type(np.finfo(self.dtype).eps), batch_size=batch, xb=xb,
+            yb=np.empty(batch * Y.shape[1], self.dtype), abuf=abuf, rowloss=np.empty(batch, np.float64)))
         result = {"loss": float(value)}
+        if not np.isfinite(value):
+            warnings.warn(f"evaluate() returns a non-finite loss ({value}): the weights or the inputs are too "
+                          f"large for {self.dtype.name}", RuntimeWarning, stacklevel=2)
         if spec.is_classification:
-            p = self.predict(X)
+            with warnings.catch_warnings():  # evaluate already warned about non-finite outputs
+                warnings.simplefilter("ignore", RuntimeWarning)
+                p = self.predict(X)
             if spec.output_activation == "softmax":
                 result["accuracy"] = float(np.mean(np.argmax(p, axis=1) == np.argmax(Y, axis=1)))
             else:
@@ -518,7 +353,7 @@ class Sequential:
         return result
 
     def _inference_buffers(self, n: int):
-        widths = int(self._layout[:, 1].sum())
+        widths = int(self._layout[:, contract.N_OUT].sum())
         batch = max(1, min(n, config.PREDICT_BUFFER_ELEMENTS // widths))
         return batch, np.empty(batch * self.input_dim, self.dtype), np.empty(batch * widths, self.dtype)
 
@@ -529,11 +364,86 @@ class Sequential:
         """Save architecture, weights, optimizer state and dtype to ``path`` (an .npz file, no pickle).
 
         The file is written atomically: a crash mid-save leaves any previous
-        file at ``path`` intact.
+        file at ``path`` intact (:mod:`fastnn.io`).
         """
-        from fastnn.io import save_model
+        self._require_built("save()")
+        io.write_state(self.to_state(), path)
 
-        save_model(self, path)
+    def to_state(self) -> dict:
+        """Everything that defines the built model, as plain data: the keys of ``fastnn.io.STATE_FIELDS`` and ``STATE_ARRAYS``.
+
+        The non-array fields are JSON-serialisable; the arrays are the model's
+        own (not copies).  :meth:`from_state` rebuilds an identical model,
+        training included: the next ``fit`` continues exactly as this one's would.
+        """
+        self._require_built("to_state()")
+        opt = self.optimizer
+        state = list(self._opt_state) or [np.empty(0, self.dtype), np.empty(0, self.dtype)]
+        return {
+            "dtype": self.dtype.name,
+            "input_dim": self.input_dim,
+            "layers": [layer.get_config() for layer in self.layers],
+            "backend": self.backend,
+            "init": self.init,
+            "seed": self.seed,
+            "loss": self.loss,
+            "optimizer": None if opt is None else {"name": opt.name, "config": opt.get_config()},
+            "step": self.step,
+            "epochs_trained": self.epochs_trained,
+            "shuffle_rng": self._shuffle_rng.bit_generator.state,
+            "theta": self._theta,
+            "opt_state_0": state[0],
+            "opt_state_1": state[1],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Sequential":
+        """The model described by ``state`` (as :meth:`to_state` gives it); arrays are copied.
+
+        Raises
+        ------
+        ValueError
+            A field is missing, of the wrong type, or inconsistent with the
+            others (message names it).  Nothing is built from a bad state.
+        """
+        try:
+            layers = [Dense(**spec) for spec in state["layers"]]
+            if not layers:
+                raise ValueError("no layers")
+            model = cls(layers, input_dim=None, backend=state["backend"], dtype=state["dtype"],
+                        init=state["init"], seed=state["seed"])
+            input_dim = check_int("input_dim", state["input_dim"], low=1, high=2**31 - 1)
+            _, n_params = model._layout_for(input_dim)
+            theta = state["theta"]
+            if not isinstance(theta, np.ndarray) or theta.dtype != model.dtype or theta.shape != (n_params,):
+                raise ValueError(f"theta must be {model.dtype.name} of shape ({n_params},), got "
+                                 f"{getattr(theta, 'dtype', type(theta).__name__)} {getattr(theta, 'shape', '')}")
+            if not np.all(np.isfinite(theta)):
+                raise ValueError("theta contains NaN or infinity")
+            optimizer, opt_state = None, []
+            if state["optimizer"] is not None:
+                optimizer = OPTIMIZERS[state["optimizer"]["name"]](**state["optimizer"]["config"])
+                for j in range(2):
+                    arr = state[f"opt_state_{j}"]
+                    expected = n_params if j < optimizer.n_state else 0
+                    if not isinstance(arr, np.ndarray) or arr.dtype != model.dtype or arr.shape != (expected,):
+                        raise ValueError(f"opt_state_{j} must be {model.dtype.name} of shape ({expected},), got "
+                                         f"{getattr(arr, 'dtype', type(arr).__name__)} {getattr(arr, 'shape', '')}")
+                    opt_state.append(np.array(arr))
+            loss = state["loss"]
+            if loss is not None:
+                loss = loss_spec(loss).name
+            step, epochs = int(state["step"]), int(state["epochs_trained"])
+            if step < 0 or epochs < 0:
+                raise ValueError("negative counters")
+            model.build(input_dim)
+            model._theta[...] = theta
+            model.optimizer, model._opt_state, model.loss = optimizer, opt_state, loss
+            model.step, model.epochs_trained = step, epochs
+            model._shuffle_rng.bit_generator.state = state["shuffle_rng"]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"bad or missing field ({type(exc).__name__}: {exc})") from None
+        return model
 
     def summary(self) -> str:
         """A table of the layers, their shapes and parameter counts."""
@@ -565,24 +475,21 @@ def _weight_array(j: int, value) -> np.ndarray:
     return arr
 
 
-def _make_layout(input_dim: int, layers) -> tuple[np.ndarray, int]:
-    """The (n_layers, 6) int64 layout of the flat parameter array (see fastnn.kernels.train)."""
-    rows, offset, a_col, d = [], 0, 0, input_dim
-    for layer in layers:
-        k = layer.units
-        rows.append([d, k, activation_code(layer.activation), offset, offset + d * k, a_col])
-        offset += d * k + k
-        a_col += k
-        d = k
-    return np.array(rows, dtype=np.int64), offset
+def load(path) -> Sequential:
+    """Read a model saved by :meth:`Sequential.save`.
 
-
-def _hyper(opt: Optimizer, min_delta: float) -> np.ndarray:
-    """The float64 hyper-parameter vector of the training loops (H_* indices in fastnn.kernels.train)."""
-    c = opt.get_config()
-    return np.array([
-        c["lr"], c.get("decay", 0.0), c.get("momentum", 0.0), float(c.get("nesterov", False)),
-        c.get("beta1", 0.9), c.get("beta2", 0.999), c.get("eps", 1e-8), c["weight_decay"], min_delta,
-        0.0,  # alpha: scikit-learn's L2 convention, unused by the model API
-    ], dtype=np.float64)
-
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is not a complete, consistent fastnn model file of a
+        supported version.  Nothing in the file is ever executed.
+    """
+    state = io.read_state(path)
+    try:
+        return Sequential.from_state(state)
+    except ValueError as exc:
+        raise io.invalid_file(path, str(exc)) from None
+    except Exception as exc:  # a hand-crafted header can fail in many ways (OverflowError, RecursionError, ...)
+        raise io.invalid_file(path, f"bad field ({type(exc).__name__}: {exc})") from None

@@ -4,24 +4,39 @@ Change one import and keep everything else::
 
     from fastnn import MLPClassifier      # instead of sklearn.neural_network
 
-The classes *are* scikit-learn's ``MLPRegressor`` / ``MLPClassifier``
-(subclasses), so every constructor parameter, default, fitted attribute,
-validation message, label encoding, early-stopping split, learning-rate
-schedule, ``warm_start``/``partial_fit`` rule and warning is scikit-learn's
-own.  fastnn replaces only the three places where the time goes:
+The classes subclass scikit-learn's ``MLPRegressor`` / ``MLPClassifier``, so
+every constructor parameter, default, fitted attribute, input validation,
+label encoding, weight initialisation and the L-BFGS driver are
+scikit-learn's own.  fastnn replaces the three places where the time goes:
 
-- the batch loop of every stochastic epoch (``sgd``/``adam``): one compiled
-  call per epoch (:func:`fastnn.kernels.train.train_epochs` in scikit-learn's
-  loss convention), seeing the same batches in the same order;
-- the loss and gradient evaluated by L-BFGS (``lbfgs``, through
-  ``scipy.optimize`` as in scikit-learn): one compiled forward/backward pass
-  (:func:`fastnn.kernels.train.batch_loss_grad`);
+- the stochastic solvers (``sgd``/``adam``): fastnn's own epoch driver
+  (:meth:`_FastnnMLP._fit_stochastic`, written from scikit-learn's documented
+  behaviour: validation split, batches, learning-rate schedules, the
+  no-improvement rule, early stopping, ``partial_fit``/``warm_start``),
+  running each epoch as one compiled call
+  (:func:`fastnn.kernels.train.train_epochs` in the SKLEARN loss convention);
+  the parity tests pin it to scikit-learn's weights (~1e-16);
+- the loss and gradient that ``lbfgs`` evaluates: one compiled
+  forward/backward pass (:func:`fastnn.kernels.train.batch_loss_grad`);
 - the forward pass of ``predict``/``predict_proba``/``score``.
 
-The epoch loop around the compiled call is scikit-learn 1.9's
-``BaseMultilayerPerceptron._fit_stochastic`` (BSD-3-Clause), kept line for
-line so that schedules, early stopping, ``t_``, ``n_iter_``,
-``loss_curve_`` and ``ConvergenceWarning`` behave identically.
+Private names of scikit-learn this module relies on, and why (the version
+range is pinned in ``pyproject.toml``; the tests fail loudly if one moves):
+
+- the methods it overrides, where the work happens: ``_fit`` (to set the
+  thread count around the whole fit), ``_fit_stochastic``, ``_fit_lbfgs``,
+  ``_loss_grad_lbfgs``, ``_forward_pass_fast``;
+- ``_random_state``: the generator scikit-learn's ``_fit`` seeds; the
+  validation split and the per-epoch shuffles draw from it, as scikit-learn's do;
+- ``_label_binarizer``: decodes the validation labels for scoring (classifier);
+- ``_score``: the validation score, NaN when the predictions are not finite;
+- ``_no_improvement_count``, ``_best_coefs``, ``_best_intercepts``: state
+  that scikit-learn's ``_initialize`` sets up and that lives across
+  ``partial_fit``/``warm_start`` calls;
+- ``_unpack``, ``_coef_indptr``: keep ``coefs_``/``intercepts_`` in step during L-BFGS;
+- ``_optimizer``: the estimator's solver state (here fastnn's :class:`_SolverState`,
+  which also holds the momentum/Adam arrays);
+- ``sklearn.utils._param_validation.Interval``: the ``n_threads`` constraint.
 
 Extra parameter: ``n_threads`` (Numba and BLAS threads during fit and
 predict; results do not depend on it).
@@ -41,7 +56,6 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
     from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
-    from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
     from sklearn.utils import shuffle as _shuffle
     from sklearn.utils._param_validation import Interval
     from sklearn.utils.validation import validate_data
@@ -51,13 +65,11 @@ except ImportError as exc:  # pragma: no cover - exercised without scikit-learn 
         'pip install "fastnn-numba[sklearn]"'
     ) from exc
 
-from fastnn import config
-from fastnn.model import Dense, _make_layout
+from fastnn import config, contract
+from fastnn.activations import activation_code
 from fastnn.kernels import train as _train
 from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON
 from fastnn.optim import ADAM_CODE, MOMENTUM_CODE
-
-_STOCHASTIC_SOLVERS = ["sgd", "adam"]
 
 
 class _Network:
@@ -65,31 +77,29 @@ class _Network:
 
     def __init__(self, layer_units, hidden_activation, out_activation):
         n_layers = len(layer_units) - 1
-        layers = [Dense(layer_units[i + 1], out_activation if i == n_layers - 1 else hidden_activation)
-                  for i in range(n_layers)]
-        self.layout, self.n_params = _make_layout(layer_units[0], layers)  # the model API's layout
+        codes = [activation_code(out_activation if i == n_layers - 1 else hidden_activation) for i in range(n_layers)]
+        self.layout, self.n_params = contract.make_layout(layer_units[0], layer_units[1:], codes)
         self.widths = list(layer_units)
 
     def pack(self, coefs, intercepts, dtype) -> np.ndarray:
+        """``coefs_`` and ``intercepts_`` copied into one flat ``theta`` of ``dtype``."""
         theta = np.empty(self.n_params, dtype=dtype)
-        for l, (w, b) in enumerate(zip(coefs, intercepts)):
-            d, k, _, w_off, b_off, _ = self.layout[l]
-            theta[w_off:w_off + d * k] = np.asarray(w).ravel()
-            theta[b_off:b_off + k] = b
+        for l in range(self.layout.shape[0]):
+            w, b = contract.layer_views(theta, self.layout, l)
+            w[...] = np.asarray(coefs[l]).reshape(w.shape)
+            b[...] = intercepts[l]
         return theta
 
     def views(self, theta):
-        coefs, intercepts = [], []
-        for d, k, _, w_off, b_off, _ in self.layout:
-            coefs.append(theta[w_off:w_off + d * k].reshape(d, k))
-            intercepts.append(theta[b_off:b_off + k])
-        return coefs, intercepts
+        """``coefs_`` and ``intercepts_`` as views into ``theta``."""
+        pairs = [contract.layer_views(theta, self.layout, l) for l in range(self.layout.shape[0])]
+        return [w for w, _ in pairs], [b for _, b in pairs]
 
     def sklearn_order(self) -> np.ndarray:
         """Indices into theta in scikit-learn's packing order (all coefs, then all intercepts)."""
-        w_parts = [np.arange(w_off, w_off + d * k) for d, k, _, w_off, _, _ in self.layout]
-        b_parts = [np.arange(b_off, b_off + k) for _, k, _, _, b_off, _ in self.layout]
-        return np.concatenate(w_parts + b_parts)
+        index = np.arange(self.n_params)
+        pairs = [contract.layer_views(index, self.layout, l) for l in range(self.layout.shape[0])]
+        return np.concatenate([w.ravel() for w, _ in pairs] + [b for _, b in pairs])
 
     def buffers(self, batch, dtype) -> dict:
         return {
@@ -103,7 +113,7 @@ class _Network:
         }
 
     def work(self, batch) -> int:
-        return batch * int(np.sum(self.layout[:, 0] * self.layout[:, 1]))
+        return batch * contract.madds_per_row(self.layout)
 
 
 def _check_numeric_targets(y):
@@ -152,11 +162,11 @@ class _FastnnMLP:
         X = _dense(X, dtype)
         theta = net.pack(self.coefs_, self.intercepts_, dtype)
         out = np.empty((X.shape[0], layer_units[-1]), dtype)
-        batch = max(1, min(X.shape[0], (1 << 20) // max(1, sum(layer_units[1:]))))
+        batch = max(1, min(X.shape[0], config.PREDICT_BUFFER_ELEMENTS // max(1, sum(layer_units[1:]))))
         buf = net.buffers(batch, dtype)
         with self._threads():
-            _train.predict_rows.pick(config.use_parallel(net.work(batch), fused=True))(
-                X, theta, net.layout, batch, buf["xb"], buf["abuf"], out)
+            _train.predict_rows.pick(config.use_parallel(net.work(batch), fused=True))(*contract.PredictArgs(
+                X=X, theta=theta, layout=net.layout, batch_size=batch, xb=buf["xb"], abuf=buf["abuf"], out=out))
         return out
 
     # ------------------------------------------------------------------
@@ -201,191 +211,216 @@ class _FastnnMLP:
         if hasattr(self, "_coef_indptr"):
             self._unpack(packed_coef_inter)  # keep coefs_/intercepts_ in step, as scikit-learn does
         eps = X.dtype.type(np.finfo(X.dtype).eps)
-        loss, _ = ctx["kernel"](X, ctx["Y"], ctx["sw"], theta, ctx["grad"], net.layout, self._loss_code(),
-                                _train.SKLEARN, float(self.alpha), eps, buf["abuf"], buf["dbuf"],
-                                buf["dbuf_other"], buf["rowloss"], X.shape[0])
+        loss, _ = ctx["kernel"](*contract.LossGradArgs(
+            x=X, y=ctx["Y"], sw=ctx["sw"], theta=theta, grad=ctx["grad"], layout=net.layout,
+            loss_code=self._loss_code(), convention=contract.SKLEARN, alpha=float(self.alpha), eps=eps,
+            abuf=buf["abuf"], dbuf=buf["dbuf"], dbuf_other=buf["dbuf_other"], rowloss=buf["rowloss"],
+            batch_size=X.shape[0]))
         return loss, ctx["grad"][order]
 
     # ------------------------------------------------------------------
-    # sgd / adam: scikit-learn 1.9's epoch loop, one compiled call per epoch
+    # sgd / adam: fastnn's epoch driver, one compiled call per epoch
     # ------------------------------------------------------------------
     def _fit_stochastic(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads,
                         layer_units, incremental):
-        params = self.coefs_ + self.intercepts_
-        if not incremental or not hasattr(self, "_optimizer"):
-            if self.solver == "sgd":
-                self._optimizer = SGDOptimizer(
-                    params, self.learning_rate_init, self.learning_rate, self.momentum,
-                    self.nesterovs_momentum, self.power_t,
-                )
-            elif self.solver == "adam":
-                self._optimizer = AdamOptimizer(
-                    params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon,
-                )
-            self._fastnn_state = None  # a new optimizer starts from zero velocity / moments
+        """Train with ``sgd`` or ``adam``: up to ``max_iter`` epochs (one for ``partial_fit``).
 
-        # early_stopping in partial_fit doesn't make sense
+        What each epoch does, in order (scikit-learn's documented behaviour):
+        reshuffle the row order (``shuffle=True``, from ``random_state``); run
+        the batches; record ``loss_``, ``n_iter_``, ``t_`` (samples seen) and
+        ``loss_curve_``; update the no-improvement count from the training
+        loss, or from the validation score with ``early_stopping``; let the
+        learning-rate schedule see the epoch end; after more than
+        ``n_iter_no_change`` epochs without improvement, stop (or, with
+        ``learning_rate="adaptive"``, divide the learning rate by 5 and go on).
+        """
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        early_stopping = self.early_stopping
-        if early_stopping:
-            # don't stratify in multilabel classification
-            should_stratify = self._is_classifier() and self.n_outputs_ == 1
-            stratify = y if should_stratify else None
-            if sample_weight is None:
-                X_train, X_val, y_train, y_val = train_test_split(
-                    X, y, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify,
-                )
-                sample_weight_train = sample_weight_val = None
-            else:
-                (X_train, X_val, y_train, y_val, sample_weight_train, sample_weight_val) = train_test_split(
-                    X, y, sample_weight, random_state=self._random_state, test_size=self.validation_fraction,
-                    stratify=stratify,
-                )
-            if X_val.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
-                )
-            if self._is_classifier():
-                y_val = self._label_binarizer.inverse_transform(y_val)
-        else:
-            X_train, y_train, sample_weight_train = X, y, sample_weight
-            X_val = y_val = sample_weight_val = None
-
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = _SolverState(self)  # a new fit restarts the schedule, momentum and moments
+        (X_train, y_train, sw_train), validation = self._validation_split(X, y, sample_weight)
         n_samples = X_train.shape[0]
-        sample_idx = np.arange(n_samples, dtype=int)
-
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
-            if self.batch_size > n_samples:
+            if not 1 <= self.batch_size <= n_samples:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+            batch_size = int(min(max(self.batch_size, 1), n_samples))
 
-        run_epoch = _EpochRunner(self, X_train, y_train, sample_weight_train, layer_units, batch_size)
+        run_epoch = _EpochRunner(self, X_train, y_train, sw_train, layer_units, batch_size)
+        order = np.arange(n_samples)
+        self.n_iter_ = 0
         try:
-            self.n_iter_ = 0
-            for it in range(self.max_iter):
-                if self.shuffle:
-                    # Only shuffle the sample indices instead of X and y to
-                    # reduce the memory footprint. These indices will be used
-                    # to slice the X and y.
-                    sample_idx = _shuffle(sample_idx, random_state=self._random_state)
-
-                self.loss_ = run_epoch(sample_idx if self.shuffle else None)
-                self.n_iter_ += 1
-
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                # update no_improvement_count based on training loss or
-                # validation score according to early_stopping
-                self._update_no_improvement_count(early_stopping, X_val, y_val, sample_weight_val)
-
-                # for learning rate that needs to be updated at iteration end
-                self._optimizer.iteration_ends(self.t_)
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    # not better than last `n_iter_no_change` iterations by tol
-                    # stop or decrease learning rate
-                    if early_stopping:
-                        msg = (
-                            "Validation score did not improve more than tol=%f for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
-                        )
-                    else:
-                        msg = (
-                            "Training loss did not improve more than tol=%f for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
-                        )
-
-                    is_stopping = self._optimizer.trigger_stopping(msg, self.verbose)
-                    if is_stopping:
-                        break
-                    else:
-                        self._no_improvement_count = 0
-
-                if incremental:
+            for _ in range(1 if incremental else self.max_iter):
+                if self.shuffle:  # a permutation of the previous order, drawn from the estimator's generator
+                    order = _shuffle(order, random_state=self._random_state)
+                self._end_epoch(run_epoch(order if self.shuffle else None), n_samples, validation)
+                if self._no_improvement_count > self.n_iter_no_change and self._on_plateau(validation):
                     break
-
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization hasn't "
-                        "converged yet." % self.max_iter,
-                        ConvergenceWarning,
-                    )
+                if not incremental and self.n_iter_ == self.max_iter:
+                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                                  "optimization hasn't converged yet.", ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         finally:
             run_epoch.detach()
+        if self.early_stopping:  # the weights of the best validation score
+            self.coefs_, self.intercepts_ = self._best_coefs, self._best_intercepts
 
-        if early_stopping:
-            # restore best weights
-            self.coefs_ = self._best_coefs
-            self.intercepts_ = self._best_intercepts
+    def _validation_split(self, X, y, sample_weight):
+        """``((X, y, sw) to train on, (X, y, sw) to score or None)``.
+
+        With ``early_stopping``, ``validation_fraction`` of the rows is held
+        out (stratified for single-output classification), the labels of a
+        classifier decoded back for scoring.
+        """
+        if not self.early_stopping:
+            return (X, y, sample_weight), None
+        stratify = y if self._is_classifier() and self.n_outputs_ == 1 else None
+        arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+        parts = train_test_split(*arrays, random_state=self._random_state, test_size=self.validation_fraction,
+                                 stratify=stratify)
+        X_train, X_val, y_train, y_val = parts[:4]
+        sw_train, sw_val = parts[4:] if sample_weight is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
+            )
+        if self._is_classifier():
+            y_val = self._label_binarizer.inverse_transform(y_val)
+        return (X_train, y_train, sw_train), (X_val, y_val, sw_val)
+
+    def _end_epoch(self, loss: float, n_samples: int, validation) -> None:
+        """Record a finished epoch and update the no-improvement count (and the best weights)."""
+        self.n_iter_ += 1
+        self.loss_ = loss
+        self.t_ += n_samples
+        self.loss_curve_.append(loss)
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+        if validation is None:  # improvement: the training loss falls by more than tol
+            improved = not loss > self.best_loss_ - self.tol
+            self.best_loss_ = min(self.best_loss_, loss)
+        else:  # improvement: the score is not below the best by tol or more (a NaN score counts, never best)
+            score = self._score(*validation[:2], sample_weight=validation[2])
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            improved = not score < self.best_validation_score_ + self.tol
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_coefs = [c.copy() for c in self.coefs_]
+                self._best_intercepts = [b.copy() for b in self.intercepts_]
+        self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+        self._optimizer.end_epoch(self.t_)
+
+    def _on_plateau(self, validation) -> bool:
+        """No improvement for too long: True to stop, False when the learning rate was lowered instead."""
+        what = "Training loss did not improve" if validation is None else "Validation score did not improve"
+        message = f"{what} more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
+        if self._optimizer.plateau(message, self.verbose):
+            return True
+        self._no_improvement_count = 0
+        return False
 
     def _is_classifier(self) -> bool:
         return isinstance(self, _SkMLPClassifier)
+
+
+class _SolverState:
+    """The state of a stochastic solver between epochs and ``partial_fit`` calls (``est._optimizer``).
+
+    - ``learning_rate``: the current rate of ``sgd`` (``learning_rate_init`` at
+      first); ``"invscaling"`` sets it to ``learning_rate_init / (t + 1) **
+      power_t`` after each epoch, ``t`` being the samples seen;
+      ``"adaptive"`` divides it by 5 on a plateau, and stops once it is at
+      most 1e-6; ``"constant"`` and ``adam`` stop on the first plateau;
+    - ``t``: ``adam``'s step count (batches), for its bias correction;
+    - ``s1``, ``s2``: the momentum velocity, or Adam's two moments, as flat
+      arrays laid out like the network's ``theta`` (allocated by the first epoch).
+    """
+
+    def __init__(self, est):
+        self.solver = est.solver
+        self.schedule = est.learning_rate if est.solver == "sgd" else "constant"
+        self.learning_rate_init = est.learning_rate_init
+        self.learning_rate = float(est.learning_rate_init)
+        self.power_t = est.power_t
+        self.t = 0
+        self.s1 = self.s2 = None
+
+    def arrays(self, n_params: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """``(s1, s2)`` for ``n_params`` parameters of ``dtype``: zeros the first time (or after a change)."""
+        if self.s1 is None or self.s1.shape != (n_params,) or self.s1.dtype != dtype:
+            self.s1 = np.zeros(n_params, dtype)
+            self.s2 = np.zeros(n_params if self.solver == "adam" else 0, dtype)
+        return self.s1, self.s2
+
+    def end_epoch(self, samples_seen: int) -> None:
+        if self.schedule == "invscaling":
+            self.learning_rate = float(self.learning_rate_init) / (samples_seen + 1) ** self.power_t
+
+    def plateau(self, message: str, verbose: bool) -> bool:
+        """True to stop training; ``"adaptive"`` lowers the learning rate instead while it can."""
+        if self.schedule == "adaptive" and self.learning_rate > 1e-6:
+            self.learning_rate /= 5.0
+            if verbose:
+                print(f"{message} Setting learning rate to {self.learning_rate:f}")
+            return False
+        if verbose:
+            print(message + (" Learning rate too small. Stopping." if self.schedule == "adaptive" else " Stopping."))
+        return True
 
 
 class _EpochRunner:
     """One stochastic epoch of an estimator as one compiled call; buffers allocated once per fit.
 
     While it runs, the estimator's ``coefs_``/``intercepts_`` are views into
-    the flat parameter array the kernel updates, so scikit-learn's epoch-end
-    code (validation scoring, best-weight copies) sees the current weights.
+    the flat parameter array the kernel updates, so the epoch-end scoring and
+    best-weight copies see the current weights.
     """
 
     def __init__(self, est, X, y, sample_weight, layer_units, batch_size):
         dtype = X.dtype
         _check_numeric_targets(y)
         self.est = est
-        self.X = _dense(X, dtype)
-        self.Y = np.ascontiguousarray(y, dtype=dtype).reshape(self.X.shape[0], -1)
-        self.sw = np.empty(0, dtype) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype)
-        self.net = est._network(layer_units)
-        self.batch = batch_size
-        self.theta = self.net.pack(est.coefs_, est.intercepts_, dtype)
-        p = self.net.n_params
-        state = getattr(est, "_fastnn_state", None)
-        if state is None or state[0].shape != (p,) or state[0].dtype != dtype:
-            state = [np.zeros(p, dtype), np.zeros(p if est.solver == "adam" else 0, dtype)]
-            est._fastnn_state = state
-        self.s1, self.s2 = state
-        self.grad = np.empty(p, dtype)
-        self.buf = self.net.buffers(batch_size, dtype)
-        self.empty_x = np.empty((0, self.X.shape[1]), dtype)
-        self.empty_y = np.empty((0, self.Y.shape[1]), dtype)
-        self.no_params = np.empty(0, dtype)
-        self.loss = np.empty(1)
-        self.val = np.empty(1)
-        self.early = np.array([np.inf, 0.0, -1.0])
-        self.eps = dtype.type(np.finfo(dtype).eps)
-        self.kernel = _train.train_epochs.pick(config.use_parallel(self.net.work(batch_size), fused=True))
-        self.loss_code = est._loss_code()
-        est.coefs_, est.intercepts_ = self.net.views(self.theta)
-
-    def __call__(self, sample_idx) -> float:
-        est, opt = self.est, self.est._optimizer
+        X = _dense(X, dtype)
+        Y = np.ascontiguousarray(y, dtype=dtype).reshape(X.shape[0], -1)
+        sw = np.empty(0, dtype) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype)
+        net = est._network(layer_units)
+        theta = net.pack(est.coefs_, est.intercepts_, dtype)
+        s1, s2 = est._optimizer.arrays(net.n_params, dtype)
+        buf = net.buffers(batch_size, dtype)
+        no_params = np.empty(0, dtype)
         adam = est.solver == "adam"
-        hyper = np.array([
-            opt.learning_rate_init if adam else opt.learning_rate, 0.0,
-            0.0 if adam else est.momentum, 0.0 if adam else float(est.nesterovs_momentum),
-            est.beta_1, est.beta_2, est.epsilon, 0.0, 0.0, float(est.alpha),
-        ], dtype=np.float64)
-        perms = (np.empty((0, self.X.shape[0]), np.int64) if sample_idx is None
-                 else np.ascontiguousarray(sample_idx, dtype=np.int64).reshape(1, -1))
-        _, _, step = self.kernel(
-            self.X, self.Y, self.sw, perms, self.theta, self.grad, self.s1, self.s2, self.no_params,
-            self.no_params, self.net.layout, self.loss_code, _train.SKLEARN, ADAM_CODE if adam else MOMENTUM_CODE,
-            hyper, self.eps, self.batch, 0, 1, opt.t if adam else 0, -1, self.empty_x, self.empty_y,
-            self.buf["xb"], self.buf["yb"], self.buf["swb"], self.buf["abuf"], self.buf["dbuf"],
-            self.buf["dbuf_other"], self.buf["rowloss"], self.loss, self.val, self.early,
+        self.fit_args = contract.FitArgs(
+            X=X, Y=Y, sw=sw, Xv=np.empty((0, X.shape[1]), dtype), Yv=np.empty((0, Y.shape[1]), dtype),
+            theta=theta, layout=net.layout, opt_code=ADAM_CODE if adam else MOMENTUM_CODE,
+            hyper=None, s1=s1, s2=s2, loss_code=est._loss_code(), convention=contract.SKLEARN,
+            eps=dtype.type(np.finfo(dtype).eps), batch_size=batch_size, patience=-1, grad=np.empty(net.n_params, dtype),
+            snapshot=no_params, best=no_params, xb=buf["xb"], yb=buf["yb"], swb=buf["swb"], abuf=buf["abuf"],
+            dbuf=buf["dbuf"], dbuf_other=buf["dbuf_other"], rowloss=buf["rowloss"],
         )
+        self.no_order = np.empty((0, X.shape[0]), np.int64)
+        self.loss = np.empty(1)
+        self.kernel = _train.train_epochs.pick(config.use_parallel(net.work(batch_size), fused=True))
+        est.coefs_, est.intercepts_ = net.views(theta)
+
+    def __call__(self, order) -> float:
+        """Run one epoch over the rows in ``order`` (None: 0..n-1); returns the epoch's loss."""
+        est, solver = self.est, self.est._optimizer
+        adam = est.solver == "adam"
+        hyper = contract.hyper_vector(
+            lr=solver.learning_rate_init if adam else solver.learning_rate,
+            momentum=0.0 if adam else est.momentum, nesterov=False if adam else est.nesterovs_momentum,
+            beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon, alpha=float(est.alpha),
+        )
+        perms = self.no_order if order is None else np.ascontiguousarray(order, dtype=np.int64).reshape(1, -1)
+        _, _, step = self.kernel(*self.fit_args._replace(hyper=hyper), *contract.ChunkArgs(
+            perms=perms, epoch0=0, n_epochs=1, step0=solver.t if adam else 0, losses=self.loss,
+            val_losses=self.loss, state=contract.new_loop_state()))
         if adam:
-            opt.t = int(step)
+            solver.t = int(step)
         return float(self.loss[0])
 
     def detach(self):

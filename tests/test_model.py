@@ -129,9 +129,10 @@ def test_backends_agree_float64(hidden, loss, batch_size, step):
 
 
 def _layout(widths):
-    from fastnn.model import _make_layout
+    from fastnn.activations import RELU
+    from fastnn.contract import make_layout
 
-    layout, _ = _make_layout(widths[0], [Dense(u, "relu") for u in widths[1:]])
+    layout, _ = make_layout(widths[0], widths[1:], [RELU] * (len(widths) - 1))
     return layout
 
 
@@ -246,17 +247,17 @@ def test_one_setting_limits_numba_and_every_blas_pool_and_restores_them():
     assert fastnn.config.get_num_threads() == before_numba and blas_threads() == before_blas
 
     seen = []
-    real_run = Sequential._run
+    real_run = fastnn.training._run  # the epochs of a fit, inside its thread setting
 
-    def spy(self, *args, **kwargs):
+    def spy(*args, **kwargs):
         seen.append((fastnn.config.get_num_threads(), set(blas_threads())))
-        return real_run(self, *args, **kwargs)
+        return real_run(*args, **kwargs)
 
-    Sequential._run = spy
+    fastnn.training._run = spy
     try:
         model.fit(X, Y, epochs=1, batch_size=32, threads=1)
     finally:
-        Sequential._run = real_run
+        fastnn.training._run = real_run
     assert seen == [(1, {1})]
     assert fastnn.config.get_num_threads() == before_numba and blas_threads() == before_blas
 

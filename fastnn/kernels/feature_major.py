@@ -36,10 +36,11 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn.activations import SOFTMAX
+from fastnn.contract import A_COL, ACT, B_OFF, N_IN, N_OUT, W_OFF
 from fastnn.kernels._jit import serial_kernel, vector_kernel
 from fastnn.kernels.activations import activate_row, activation_backward_row
 from fastnn.kernels.losses import loss_from_sum, loss_row_sum, scaled_difference_row
-from fastnn.kernels.network import A_COL, ACT, B_OFF, N_IN, N_OUT, W_OFF, update_layers
+from fastnn.kernels.network import update_layers
 from fastnn.losses import CATEGORICAL_CROSSENTROPY, MSE
 
 # Blocks are flat 1-D slices: a (k, nb) block holds unit j, sample i at ``j * nb + i``, and every inner loop

@@ -1,30 +1,19 @@
-"""How the fused loops describe a network, and the optimizer step over its flat parameters.
+"""The optimizer step over a network's flat parameters, shared by both training steps.
 
-Shared by the row-major loops (:mod:`fastnn.kernels.train`) and the
+Used by the row-major loops (:mod:`fastnn.kernels.train`) and the
 feature-major step for narrow networks (:mod:`fastnn.kernels.feature_major`).
-
-- ``theta``: every parameter in one flat array; layer ``l`` has its weight
-  matrix ``w`` (``d x k``, row-major) at ``layout[l, W_OFF]`` followed by its
-  bias ``b`` (``k``) at ``layout[l, B_OFF]``;
-- ``layout``: int64 (n_layers, 6), columns ``N_IN, N_OUT, ACT, W_OFF, B_OFF,
-  A_COL`` (``A_COL``: the sum of the widths of the layers before ``l``; layer
-  ``l``'s activations for a batch live at ``abuf[batch_size * A_COL:]``);
-- ``hyper``: float64 (N_HYPER,), the optimizer's and the loop's settings.
+``theta``, ``layout`` and ``hyper`` follow the training-loop contract
+(:mod:`fastnn.contract`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from fastnn.contract import B_OFF, H_BETA1, H_BETA2, H_EPS, H_MOMENTUM, H_NESTEROV, N_OUT, W_OFF
 from fastnn.kernels._jit import serial_kernel
 from fastnn.kernels.optim import adam_range, momentum_range, sgd_range
 from fastnn.optim import ADAM_CODE, MOMENTUM_CODE
-
-# columns of ``layout``
-N_IN, N_OUT, ACT, W_OFF, B_OFF, A_COL = range(6)
-# entries of ``hyper`` (float64)
-H_LR, H_DECAY, H_MOMENTUM, H_NESTEROV, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_MIN_DELTA, H_ALPHA = range(10)
-N_HYPER = 10
 
 
 @serial_kernel

@@ -1,17 +1,12 @@
 """Fused loops: whole epochs of training, and inference, in compiled code.
 
-A network is described by
+A network is ``theta`` (every parameter in one flat array) and its
+``layout``, as the training-loop contract (:mod:`fastnn.contract`) defines
+them; so are the entry points' parameters, the hyper-parameter slots, the
+loss conventions, the status codes and the loop state.
 
-- ``theta``: every parameter in one flat array; layer ``l`` has its weight
-  matrix ``w`` (``d x k``, row-major) at ``layout[l, W_OFF]`` followed by its
-  bias ``b`` (``k``) at ``layout[l, B_OFF]``;
-- ``layout``: an int64 array of shape (n_layers, 6) with the columns
-  ``N_IN, N_OUT, ACT, W_OFF, B_OFF, A_COL`` (``A_COL`` is the sum of the
-  widths of the layers before ``l``: layer ``l``'s activations for a batch
-  live at ``abuf[batch_size * A_COL :]``).
-
-Every buffer is allocated once per fit by :class:`fastnn.model.Sequential`
-and passed in; the loops never allocate per batch.  The math is the row
+Every buffer is allocated once per fit by the caller (:mod:`fastnn.training`,
+:mod:`fastnn.sklearn`) and passed in; the loops never allocate per batch.  The math is the row
 helpers of :mod:`fastnn.kernels.dense`, :mod:`~fastnn.kernels.losses` and
 :mod:`~fastnn.kernels.optim`, the same code the single-kernel API runs, and
 every parallel loop owns the rows it writes, so results do not depend on the
@@ -48,8 +43,11 @@ follows the same steps):
    one optimizer step (Adam's step counter counts batches);
 4. the epoch loss is the sample-weighted mean of the batch losses;
 5. a non-finite batch loss, or non-finite parameters at the end of an
-   epoch, stops the loop and restores the parameters and optimizer state of
-   the start of that epoch;
+   epoch, stops the loop (KERAS convention) and restores the parameters,
+   optimizer state and step of the start of the epoch with the lowest finite
+   training loss so far in this fit (an epoch's loss is measured from the
+   weights it starts with; with none yet, the start of the diverging epoch):
+   the two snapshot slots swap roles instead of copying;
 6. with validation data the validation loss is computed after each epoch;
    with ``patience >= 0`` the monitored loss (validation if given, else
    training) drives early stopping and ``best`` keeps the best parameters.
@@ -60,9 +58,15 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from fastnn.config import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, NARROW_MAX_WIDTH
+from fastnn.config import UPDATE_CHUNK as CHUNK
+from fastnn.contract import (
+    A_COL, ACT, B_OFF, H_ALPHA, H_DECAY, H_LR, H_MIN_DELTA, H_WEIGHT_DECAY, KERAS, N_IN, N_OUT, NON_FINITE, OK,
+    S_BEST, S_BEST_EPOCH, S_KEPT_EPOCH, S_KEPT_LOSS, S_KEPT_SLOT, S_KEPT_STEP, S_WAIT, SKLEARN, STOPPED_EARLY,
+    W_OFF, require_parameters,
+)
 from fastnn.kernels._jit import kernel, serial_kernel, variant
 from fastnn.kernels.activations import activation_backward_row
-from fastnn.config import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, NARROW_MAX_WIDTH, UPDATE_CHUNK as CHUNK
 from fastnn.kernels.dense import (
     bias_activate_row,
     dense_forward_row,
@@ -73,18 +77,8 @@ from fastnn.kernels.dense import (
 )
 from fastnn.kernels.feature_major import fm_dataset_loss, fm_train_batch
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
-from fastnn.kernels.network import (  # noqa: F401  (the layout and hyper slots are part of this module's API)
-    A_COL, ACT, B_OFF, H_ALPHA, H_BETA1, H_BETA2, H_DECAY, H_EPS, H_LR, H_MIN_DELTA, H_MOMENTUM, H_NESTEROV,
-    H_WEIGHT_DECAY, N_HYPER, N_IN, N_OUT, W_OFF, update_range,
-)
-from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON
-
-# loss conventions: how a batch's loss value and output delta are normalised
-KERAS, SKLEARN = 0, 1
-# entries of ``early`` (float64): best monitored loss, epochs without improvement, best epoch
-E_BEST, E_WAIT, E_BEST_EPOCH = range(3)
-# status codes returned by train_epochs
-OK, NON_FINITE, STOPPED_EARLY = range(3)
+from fastnn.kernels.network import update_range
+from fastnn.losses import CATEGORICAL_CROSSENTROPY, MSE, POISSON
 
 
 @kernel
@@ -330,37 +324,38 @@ def copy_into(src, src_start, dst, dst_start, count):
 
 
 @serial_kernel
-def save_snapshot(theta, s1, s2, snapshot):
-    """Save the parameters and optimizer state (to undo an epoch that diverges)."""
+def save_snapshot(theta, s1, s2, snapshot, slot):
+    """Save the parameters and optimizer state into snapshot slot ``slot`` (0 or 1) of 3 * P values."""
     n_params = theta.shape[0]
-    copy_into(theta, 0, snapshot, 0, n_params)
-    copy_into(s1, 0, snapshot, n_params, s1.shape[0])
-    copy_into(s2, 0, snapshot, 2 * n_params, s2.shape[0])
+    base = slot * 3 * n_params
+    copy_into(theta, 0, snapshot, base, n_params)
+    copy_into(s1, 0, snapshot, base + n_params, s1.shape[0])
+    copy_into(s2, 0, snapshot, base + 2 * n_params, s2.shape[0])
 
 
 @serial_kernel
-def restore_snapshot(theta, s1, s2, snapshot):
-    """Put back the parameters and optimizer state saved at the start of the epoch."""
+def restore_snapshot(theta, s1, s2, snapshot, slot):
+    """Put back the parameters and optimizer state saved in snapshot slot ``slot``."""
     n_params = theta.shape[0]
-    copy_into(snapshot, 0, theta, 0, n_params)
-    copy_into(snapshot, n_params, s1, 0, s1.shape[0])
-    copy_into(snapshot, 2 * n_params, s2, 0, s2.shape[0])
+    base = slot * 3 * n_params
+    copy_into(snapshot, base, theta, 0, n_params)
+    copy_into(snapshot, base + n_params, s1, 0, s1.shape[0])
+    copy_into(snapshot, base + 2 * n_params, s2, 0, s2.shape[0])
 
 
 #: Compile-time switch of the two variants of the epoch loop (see :func:`fastnn.kernels._jit.variant`).
 FEATURE_MAJOR = False
 
 
-def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, convention, opt_code,
-                 hyper, eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv,
-                 xb, yb, swb, abuf, dbuf, dbuf_other, rowloss, losses, val_losses, early):
+def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss_code, convention, eps,
+                  batch_size, patience, grad, snapshot, best, xb, yb, swb, abuf, dbuf, dbuf_other, rowloss,
+                  perms, epoch0, n_epochs, step0, losses, val_losses, state):
     """Train for up to ``n_epochs`` epochs; returns ``(epochs_done, status, step)``.
 
-    ``sw`` holds sample weights (n,) or is empty; ``swb`` is its batch buffer.
-    ``perms`` is (n_epochs, n) row orders, or (0, n) for the identity order.
-    ``snapshot`` has room for 3 * P values (theta, s1, s2) in the KERAS
-    convention; ``best`` has P values when ``patience >= 0``.
-    ``losses``/``val_losses`` receive one value per epoch run.
+    Parameters are :class:`fastnn.contract.FitArgs` then
+    :class:`fastnn.contract.ChunkArgs`.  After a divergence (status
+    NON_FINITE) ``step`` is the restored step, and ``state[S_KEPT_EPOCH]``
+    says which epoch's start was restored (-1: the diverging epoch's own).
     """
     n, d0 = X.shape
     k_last = Y.shape[1]
@@ -380,10 +375,12 @@ def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, 
     for e in range(n_epochs):
         epoch = epoch0 + e
         step_at_start = step
+        running = 1 - int(state[S_KEPT_SLOT])  # the snapshot slot not holding the kept start
         if convention == KERAS:  # to undo the epoch if it diverges
-            save_snapshot(theta, s1, s2, snapshot)
+            save_snapshot(theta, s1, s2, snapshot, running)
         lr = hyper[H_LR] / (1.0 + hyper[H_DECAY] * epoch)
         total = 0.0
+        diverged = False
         for bi in range(n_batches):
             start = bi * batch_size
             nb = min(batch_size, n - start)
@@ -407,8 +404,8 @@ def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, 
                 batch_loss, weight_sum = batch_loss_grad(x, y, w, theta, grad, layout, loss_code, convention, alpha,
                                                          eps, abuf, dbuf, dbuf_other, rowloss, batch_size)
             if convention == KERAS and not np.isfinite(batch_loss):
-                restore_snapshot(theta, s1, s2, snapshot)
-                return e, NON_FINITE, step_at_start
+                diverged = True
+                break
             total += batch_loss * nb
             if not FEATURE_MAJOR:
                 for l in range(n_layers):
@@ -417,10 +414,19 @@ def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, 
                     b_stop = b_start + layout[l, N_OUT]
                     update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, w_start, b_start)
                     update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, 0.0, b_start, b_stop)
-        if convention == KERAS and not all_finite(theta):  # a finite loss, then an update that overflowed
-            restore_snapshot(theta, s1, s2, snapshot)
+        # a finite loss, then an update that overflowed, diverges too
+        if convention == KERAS and (diverged or not all_finite(theta)):
+            if state[S_KEPT_EPOCH] >= 0.0:
+                restore_snapshot(theta, s1, s2, snapshot, int(state[S_KEPT_SLOT]))
+                return e, NON_FINITE, np.int64(state[S_KEPT_STEP])
+            restore_snapshot(theta, s1, s2, snapshot, running)
             return e, NON_FINITE, step_at_start
         losses[e] = total / n
+        if convention == KERAS and (state[S_KEPT_EPOCH] < 0.0 or losses[e] < state[S_KEPT_LOSS]):
+            state[S_KEPT_LOSS] = losses[e]  # this epoch's start becomes the kept snapshot: swap the slots
+            state[S_KEPT_EPOCH] = epoch
+            state[S_KEPT_STEP] = step_at_start
+            state[S_KEPT_SLOT] = running
         monitored = losses[e]
         if Xv.shape[0] > 0:
             if FEATURE_MAJOR:
@@ -431,20 +437,25 @@ def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, 
                                              rowloss)
             monitored = val_losses[e]
         if patience >= 0:
-            if monitored < early[E_BEST] - hyper[H_MIN_DELTA]:
-                early[E_BEST] = monitored
-                early[E_WAIT] = 0.0
-                early[E_BEST_EPOCH] = epoch
+            if monitored < state[S_BEST] - hyper[H_MIN_DELTA]:
+                state[S_BEST] = monitored
+                state[S_WAIT] = 0.0
+                state[S_BEST_EPOCH] = epoch
                 # not best[:] = theta (its shape-error path adds seconds of compile); a prange, so the parallel
                 # build copies millions of parameters on every core (and has a parallel loop of its own)
                 for i in prange(n_params):
                     best[i] = theta[i]
             else:
-                early[E_WAIT] += 1.0
-                if early[E_WAIT] >= patience:
+                state[S_WAIT] += 1.0
+                if state[S_WAIT] >= patience:
                     return e + 1, STOPPED_EARLY, step
     return n_epochs, OK, step
 
+
+require_parameters(_train_epochs, "train_epochs")
+require_parameters(batch_loss_grad.serial.py_func, "batch_loss_grad")
+require_parameters(dataset_loss.serial.py_func, "dataset_loss")
+require_parameters(predict_rows.serial.py_func, "predict_rows")
 
 #: The epoch loop with the row-major step (every network, both loss conventions, sample weights).
 train_epochs = variant(_train_epochs, "", FEATURE_MAJOR=False)

@@ -15,15 +15,14 @@ import math
 
 import numpy as np
 
+from fastnn.contract import (
+    ACT, B_OFF, H_ALPHA, H_BETA1, H_BETA2, H_DECAY, H_EPS, H_LR, H_MIN_DELTA, H_MOMENTUM, H_NESTEROV,
+    H_WEIGHT_DECAY, KERAS, N_IN, N_OUT, NON_FINITE, OK, S_BEST, S_BEST_EPOCH, S_KEPT_EPOCH, S_KEPT_LOSS,
+    S_KEPT_SLOT, S_KEPT_STEP, S_WAIT, SKLEARN, STOPPED_EARLY, W_OFF, require_parameters,
+)
 from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON
 from fastnn.optim import ADAM_CODE, MOMENTUM_CODE
 from fastnn.reference.activations import _backward, _forward
-
-N_IN, N_OUT, ACT, W_OFF, B_OFF, A_COL = range(6)
-H_LR, H_DECAY, H_MOMENTUM, H_NESTEROV, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_MIN_DELTA, H_ALPHA = range(10)
-KERAS, SKLEARN = 0, 1
-E_BEST, E_WAIT, E_BEST_EPOCH = range(3)
-OK, NON_FINITE, STOPPED_EARLY = range(3)
 
 
 def layer_params(theta, layout, l):
@@ -181,58 +180,90 @@ def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
         out[start:start + batch_size] = forward(X[start:start + batch_size], theta, layout)[-1]
 
 
-def train_epochs(X, Y, sw, perms, theta, grad, s1, s2, snapshot, best, layout, loss_code, convention, opt_code,
-                 hyper, eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv,
-                 xb, yb, swb, abuf, dbuf, dbuf_other, rowloss, losses, val_losses, early):
+def train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss_code, convention, eps,
+                 batch_size, patience, grad, snapshot, best, xb, yb, swb, abuf, dbuf, dbuf_other, rowloss,
+                 perms, epoch0, n_epochs, step0, losses, val_losses, state):
     """Train for up to ``n_epochs`` epochs; returns ``(epochs_done, status, step)``.
 
     A diverging fit overflows; like the compiled loop, this one says nothing
     about it and lets the non-finite loss stop the fit (which warns once).
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, best, layout, loss_code, convention, opt_code,
-                             hyper, eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv, losses, val_losses,
-                             early)
+        return _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss_code, convention, eps,
+                             batch_size, patience, grad, snapshot, best, perms, epoch0, n_epochs, step0, losses,
+                             val_losses, state)
 
 
-def _train_epochs(X, Y, sw, perms, theta, grad, s1, s2, best, layout, loss_code, convention, opt_code,
-                  hyper, eps, batch_size, epoch0, n_epochs, step0, patience, Xv, Yv, losses, val_losses, early):
+def _save(theta, s1, s2, snapshot, slot):
+    """Copy the parameters and optimizer state into snapshot slot ``slot`` (3 * P values each)."""
+    p = theta.size
+    base = slot * 3 * p
+    snapshot[base:base + p] = theta
+    snapshot[base + p:base + p + s1.size] = s1
+    snapshot[base + 2 * p:base + 2 * p + s2.size] = s2
+
+
+def _restore(theta, s1, s2, snapshot, slot):
+    p = theta.size
+    base = slot * 3 * p
+    theta[...] = snapshot[base:base + p]
+    s1[...] = snapshot[base + p:base + p + s1.size]
+    s2[...] = snapshot[base + 2 * p:base + 2 * p + s2.size]
+
+
+def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss_code, convention, eps,
+                  batch_size, patience, grad, snapshot, best, perms, epoch0, n_epochs, step0, losses, val_losses,
+                  state):
     n = X.shape[0]
     step = step0
     hyper = [float(h) for h in hyper]  # Python floats keep float32 math in float32 (NEP 50)
+    keras = convention == KERAS
     for e in range(n_epochs):
         epoch = epoch0 + e
-        saved = (theta.copy(), s1.copy(), s2.copy(), step)  # to undo the epoch if it diverges
+        step_at_start = step
+        running = 1 - int(state[S_KEPT_SLOT])  # the snapshot slot not holding the kept start
+        if keras:  # to undo the epoch if it diverges
+            _save(theta, s1, s2, snapshot, running)
         lr = hyper[H_LR] / (1 + hyper[H_DECAY] * epoch)
         order = perms[e] if perms.shape[0] > 0 else np.arange(n)
         total = 0.0
+        diverged = False
         for start in range(0, n, batch_size):
             rows = order[start:start + batch_size]
             x, y, w = X[rows], Y[rows], (sw[rows] if len(sw) else sw)
             batch_loss, weight_sum = batch_loss_grad(x, y, w, theta, grad, layout, loss_code, convention,
                                                      hyper[H_ALPHA], eps, None, None, None, None, batch_size)
-            if convention == KERAS and not math.isfinite(batch_loss):
-                theta[...], s1[...], s2[...], step = saved
-                return e, NON_FINITE, step
+            if keras and not math.isfinite(batch_loss):
+                diverged = True
+                break
             total += batch_loss * len(y)
             weight_decay = 0.0 if convention == SKLEARN else hyper[H_WEIGHT_DECAY]  # SKLEARN: L2 is in grad
             step += 1
             update(theta, grad, s1, s2, layout, opt_code, hyper, lr, step, weight_decay)
-        if convention == KERAS and not np.all(np.isfinite(theta)):  # the last update overflowed
-            theta[...], s1[...], s2[...], step = saved
-            return e, NON_FINITE, step
+        if keras and (diverged or not np.all(np.isfinite(theta))):  # or the last update overflowed
+            if state[S_KEPT_EPOCH] >= 0:  # back to the start of the epoch with the lowest finite loss
+                _restore(theta, s1, s2, snapshot, int(state[S_KEPT_SLOT]))
+                return e, NON_FINITE, int(state[S_KEPT_STEP])
+            _restore(theta, s1, s2, snapshot, running)
+            return e, NON_FINITE, step_at_start
         losses[e] = total / n
+        if keras and (state[S_KEPT_EPOCH] < 0 or losses[e] < state[S_KEPT_LOSS]):
+            state[S_KEPT_LOSS], state[S_KEPT_EPOCH], state[S_KEPT_STEP], state[S_KEPT_SLOT] = (
+                losses[e], epoch, step_at_start, running)
         monitored = losses[e]
         if Xv.shape[0] > 0:
             val_losses[e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, None, None, None, None)
             monitored = val_losses[e]
         if patience >= 0:
-            if monitored < early[E_BEST] - hyper[H_MIN_DELTA]:
-                early[E_BEST], early[E_WAIT], early[E_BEST_EPOCH] = monitored, 0, epoch
+            if monitored < state[S_BEST] - hyper[H_MIN_DELTA]:
+                state[S_BEST], state[S_WAIT], state[S_BEST_EPOCH] = monitored, 0, epoch
                 best[...] = theta
             else:
-                early[E_WAIT] += 1
-                if early[E_WAIT] >= patience:
+                state[S_WAIT] += 1
+                if state[S_WAIT] >= patience:
                     return e + 1, STOPPED_EARLY, step
     return n_epochs, OK, step
 
+
+for _name in ("train_epochs", "batch_loss_grad", "dataset_loss", "predict_rows"):
+    require_parameters(globals()[_name], _name)

@@ -1,0 +1,309 @@
+"""The training driver behind ``Sequential.fit``: validate, allocate, run chunks of epochs, report.
+
+:meth:`fastnn.model.Sequential.fit` is a thin wrapper around three steps here:
+
+1. :func:`check_fit_args` validates every argument against the model's
+   structure before anything changes (a bad call raises and loses nothing);
+2. :class:`BufferCache` allocates every buffer of the fit up front (a
+   ``MemoryError`` there also leaves the model unchanged);
+3. :func:`run_fit` runs the epochs on the arrays it is handed (the model's
+   parameters and optimizer state, updated in place) and returns a
+   :class:`FitOutcome`; the model then updates its own counters.
+
+Epochs run in chunks, each one call of the backend's ``train_epochs``
+(:mod:`fastnn.kernels.train` or :mod:`fastnn.reference.train`), with the
+arguments of the training-loop contract (:mod:`fastnn.contract`).  A chunk
+lasts about :data:`fastnn.config.CHUNK_SECONDS`, so the progress output moves
+and Ctrl-C is honoured promptly (:mod:`fastnn.history`); the first chunk is
+sized by a pessimistic cost model, so a small fit is a single call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from fastnn import config, contract
+from fastnn._checks import check_int, check_scalar
+from fastnn.data import check_features, check_targets
+from fastnn.history import History, InterruptGuard, Progress
+from fastnn.losses import LossSpec, loss_spec
+from fastnn.optim import SGD, Optimizer, get_optimizer
+
+
+def backend_module(backend: str):
+    """The module holding ``train_epochs``, ``dataset_loss`` and ``predict_rows`` for ``backend``."""
+    if backend == "numba":
+        from fastnn.kernels import train
+    else:
+        from fastnn.reference import train
+    return train
+
+
+def pick_build(function, backend: str, work: int):
+    """The serial or parallel build of a compiled kernel pair by ``work``, or the reference function itself."""
+    if backend == "numba":
+        return function.pick(config.use_parallel(work, fused=True))
+    return function
+
+
+def check_output_activation(spec: LossSpec, last_activation: str) -> None:
+    """ValueError when a loss needs a particular output activation and the last layer has another."""
+    if spec.output_activation is not None and last_activation != spec.output_activation:
+        raise ValueError(
+            f"loss {spec.name!r} needs a {spec.output_activation!r} output layer "
+            f"(the last layer has activation {last_activation!r})"
+        )
+
+
+class FitRequest(NamedTuple):
+    """A validated ``fit`` call: the data converted to the model's dtype and every setting checked."""
+
+    X: np.ndarray  #: (n, d)
+    Y: np.ndarray  #: (n, k)
+    Xv: np.ndarray  #: (n_val, d), or (0, d) without validation data
+    Yv: np.ndarray  #: (n_val, k), or (0, k)
+    spec: LossSpec
+    optimizer: Optimizer
+    epochs: int
+    batch_size: int  #: rows per batch, at most n
+    shuffle: bool  #: reshuffle every epoch (only when there is more than one batch)
+    verbose: int
+    patience: int | None
+    min_delta: float
+    threads: int | None
+
+
+def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, verbose, validation_data, patience,
+                   min_delta, threads) -> FitRequest:
+    """Validate the arguments of :meth:`fastnn.model.Sequential.fit` against ``model``; nothing changes.
+
+    Reads the model's public structure only (``layers``, ``dtype``,
+    ``input_dim``, ``output_dim``, ``optimizer``).  Raises TypeError or
+    ValueError naming the argument.
+    """
+    spec = loss_spec(loss)
+    if not model.layers:
+        raise ValueError("the model has no layers; pass them to Sequential([...]) or use add()")
+    epochs = check_int("epochs", epochs, low=0)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+    verbose = check_int("verbose", verbose, low=0)
+    if patience is not None:
+        patience = check_int("patience", patience, low=0)
+    min_delta = check_scalar("min_delta", min_delta, low=0.0)
+    if threads is not None:
+        threads = config._check_threads(threads)
+    opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(lr=0.01))
+    dtype = model.dtype
+    eps = getattr(opt, "eps", None)
+    if eps is not None and dtype.type(eps) == 0:  # e.g. 1e-300 in float32: 0/0 in the update
+        raise ValueError(f"Adam eps={eps} is 0 in {dtype.name}; use eps >= {np.finfo(dtype).tiny}")
+    check_output_activation(spec, model.layers[-1].activation)
+    X = check_features("X", X, dtype, model.input_dim)
+    Y = check_targets("y", y, dtype, X.shape[0], model.output_dim, spec)
+    Xv = np.empty((0, X.shape[1]), dtype)
+    Yv = np.empty((0, Y.shape[1]), dtype)
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a tuple (X_val, y_val)")
+        Xv = check_features("validation_data[0]", validation_data[0], dtype, X.shape[1])
+        Yv = check_targets("validation_data[1]", validation_data[1], dtype, Xv.shape[0], model.output_dim, spec)
+    n = X.shape[0]
+    batch = n if batch_size is None else min(check_int("batch_size", batch_size, low=1), n)
+    return FitRequest(X, Y, Xv, Yv, spec, opt, epochs, batch, bool(shuffle) and batch < n, verbose, patience,
+                      min_delta, threads)
+
+
+class FitBuffers(NamedTuple):
+    """Every array a fit needs besides the model's own: the contract's buffers, row orders, new optimizer state."""
+
+    grad: np.ndarray
+    snapshot: np.ndarray
+    best: np.ndarray
+    xb: np.ndarray
+    yb: np.ndarray
+    abuf: np.ndarray
+    dbuf: np.ndarray
+    dbuf_other: np.ndarray
+    rowloss: np.ndarray
+    perms: np.ndarray  #: (shuffle_rows * n,) int64: the row orders of one chunk of epochs
+    opt_state: list  #: [s1, s2], zeros (the model keeps them only when its optimizer changes)
+
+
+class BufferCache:
+    """Allocates a fit's buffers, and keeps small ones for the next fit of the same shape.
+
+    Buffers of up to :data:`fastnn.config.REUSED_BUFFER_BYTES` are kept (every
+    one is overwritten before it is read); this saves ~10 us per fit for the
+    small networks.  Optimizer state is always new.
+    """
+
+    def __init__(self):
+        self._key = None
+        self._kept: dict | None = None
+
+    def allocate(self, layout: np.ndarray, dtype: np.dtype, n: int, batch: int, early_stopping: bool,
+                 shuffle_rows: int, n_opt_state: int) -> FitBuffers:
+        """The buffers of a fit of ``n`` rows in batches of ``batch``; MemoryError names the batch size."""
+        p = int(layout[-1, contract.B_OFF] + layout[-1, contract.N_OUT])
+        widths = [int(layout[0, contract.N_IN])] + [int(k) for k in layout[:, contract.N_OUT]]
+        key = (dtype, n, batch, early_stopping, shuffle_rows, tuple(widths))
+        if key == self._key:
+            return FitBuffers(**self._kept, opt_state=_optimizer_state(p, dtype, n_opt_state))
+        sizes = {
+            "grad": (p, dtype),
+            "snapshot": (contract.snapshot_size(p), dtype),  # two start-of-epoch slots: theta, s1, s2
+            "best": (p if early_stopping else 0, dtype),
+            "xb": (batch * widths[0], dtype),
+            "yb": (batch * widths[-1], dtype),
+            "abuf": (batch * sum(widths[1:]), dtype),
+            "dbuf": (batch * max(widths), dtype),
+            "dbuf_other": (batch * max(widths), dtype),
+            "rowloss": (batch, np.float64),
+            "perms": (shuffle_rows * n, np.int64),
+        }
+        try:
+            arrays = {name: np.empty(size, dtype) for name, (size, dtype) in sizes.items()}
+            opt_state = _optimizer_state(p, dtype, n_opt_state)
+        except MemoryError:
+            total = sum(size * np.dtype(dtype).itemsize for size, dtype in sizes.values())
+            raise MemoryError(
+                f"fit needs about {total / 2**20:.0f} MiB of buffers for batch_size={batch}; "
+                "the model is unchanged (try a smaller batch_size)"
+            ) from None
+        if sum(a.nbytes for a in arrays.values()) <= config.REUSED_BUFFER_BYTES:
+            self._key, self._kept = key, arrays
+        return FitBuffers(**arrays, opt_state=opt_state)
+
+
+def _optimizer_state(p: int, dtype: np.dtype, n_state: int) -> list:
+    """[s1, s2]: ``n_state`` zero arrays of ``p`` values, the rest empty."""
+    state = [np.zeros(p, dtype) for _ in range(n_state)]
+    return state + [np.empty(0, dtype)] * (2 - n_state)
+
+
+def shuffle_rows_per_chunk(request: FitRequest) -> int:
+    """Epochs whose row orders fit in :data:`fastnn.config.PERMUTATION_BYTES` (at least one; 0 without shuffling)."""
+    if not request.shuffle:
+        return 0
+    return min(request.epochs, max(1, config.PERMUTATION_BYTES // (8 * request.X.shape[0])))
+
+
+def first_chunk(backend: str, n: int, batch: int, n_layers: int, work: int) -> int:
+    """Epochs in the first chunk of a fit (later chunks are sized from the measured epoch times)."""
+    n_batches = -(-n // batch)
+    per_batch = work * config.FIRST_CHUNK_SECONDS_PER_MADD + n_layers * config.FIRST_CHUNK_SECONDS_PER_LAYER[backend]
+    return max(1, int(config.CHUNK_SECONDS / (n_batches * per_batch)))
+
+
+def hyper_for(opt: Optimizer, min_delta: float) -> np.ndarray:
+    """The contract's hyper-parameter vector for a model-API optimizer."""
+    c = opt.get_config()
+    return contract.hyper_vector(
+        lr=c["lr"], decay=c.get("decay", 0.0), momentum=c.get("momentum", 0.0), nesterov=c.get("nesterov", False),
+        beta1=c.get("beta1", 0.9), beta2=c.get("beta2", 0.999), eps=c.get("eps", 1e-8),
+        weight_decay=c["weight_decay"], min_delta=min_delta,
+    )
+
+
+class FitOutcome(NamedTuple):
+    """What a fit changed besides the arrays it was handed: the record and the model's counters."""
+
+    history: History
+    epochs_trained: int  #: epochs over the model's life after this fit
+    step: int  #: optimizer steps over the model's life after this fit
+
+
+def run_fit(request: FitRequest, backend: str, theta: np.ndarray, layout: np.ndarray, opt_state: list,
+            buffers: FitBuffers, shuffle_rng: np.random.Generator, epochs_trained: int, step: int) -> FitOutcome:
+    """Train ``theta`` (and ``opt_state``) in place for ``request.epochs`` epochs; see the module docstring.
+
+    ``epochs_trained`` and ``step`` are the model's counters before the fit
+    (the decay schedule and Adam's step continue from them).
+    """
+    context = config.threads(request.threads) if request.threads is not None else contextlib.nullcontext()
+    with context:
+        return _run(request, backend, theta, layout, opt_state, buffers, shuffle_rng, epochs_trained, step)
+
+
+def _run(req: FitRequest, backend, theta, layout, opt_state, buf: FitBuffers, shuffle_rng, epoch0, step):
+    train = backend_module(backend)
+    X, Y, Xv, Yv, n, dtype = req.X, req.Y, req.Xv, req.Yv, req.X.shape[0], theta.dtype
+    batch, epochs, patience = req.batch_size, req.epochs, req.patience
+    work = batch * contract.madds_per_row(layout)
+    if backend == "numba":  # the feature-major loop for narrow networks, else the row-major one
+        loop = train.pick_train_epochs(layout, contract.KERAS, False)
+    else:
+        loop = train.train_epochs
+    train_epochs = pick_build(loop, backend, work)
+    no_weights = np.empty(0, dtype)
+    fit_args = contract.FitArgs(
+        X=X, Y=Y, sw=no_weights, Xv=Xv, Yv=Yv, theta=theta, layout=layout, opt_code=req.optimizer.code,
+        hyper=hyper_for(req.optimizer, req.min_delta), s1=opt_state[0], s2=opt_state[1], loss_code=req.spec.code,
+        convention=contract.KERAS, eps=dtype.type(np.finfo(dtype).eps), batch_size=batch,
+        patience=-1 if patience is None else patience, grad=buf.grad, snapshot=buf.snapshot, best=buf.best,
+        xb=buf.xb, yb=buf.yb, swb=no_weights, abuf=buf.abuf, dbuf=buf.dbuf, dbuf_other=buf.dbuf_other,
+        rowloss=buf.rowloss,
+    )
+    state = contract.new_loop_state()
+    perm_rows = buf.perms.reshape(-1, n)
+    order = np.arange(n) if req.shuffle else None
+    history = History()
+    progress = Progress(req.verbose, epochs)
+    chunk, status = first_chunk(backend, n, batch, layout.shape[0], work), contract.OK
+    with InterruptGuard() as guard:
+        while history.epochs < epochs and status == contract.OK and not guard.interrupted:
+            count = min(chunk, epochs - history.epochs)
+            if req.shuffle:
+                count = min(count, perm_rows.shape[0])
+                perms = perm_rows[:count]
+                for row in perms:  # rng.permutation(n) is arange(n) then shuffle: the same stream, in place
+                    row[...] = order
+                    shuffle_rng.shuffle(row)
+            else:
+                perms = perm_rows[:0]
+            done = history.epochs
+            losses, val_losses = np.empty(count), np.empty(count)
+            started = time.perf_counter()
+            ran, status, step = train_epochs(*fit_args, *contract.ChunkArgs(
+                perms=perms, epoch0=epoch0 + done, n_epochs=count, step0=step, losses=losses,
+                val_losses=val_losses, state=state))
+            elapsed = time.perf_counter() - started
+            ran, step = int(ran), int(step)
+            history.epochs = done + ran
+            history.loss += losses[:ran].tolist()
+            if Xv.shape[0]:
+                history.val_loss += val_losses[:ran].tolist()
+            history.lr += req.optimizer.lr_schedule(epoch0 + done, ran)
+            progress.update(history, epoch0, done)
+            if ran:
+                chunk = max(1, int(config.CHUNK_SECONDS / max(elapsed / ran, 1e-9)))
+        history.interrupted = guard.interrupted and history.epochs < epochs and status == contract.OK
+    epochs_trained = epoch0 + history.epochs
+    message = ""
+    if status == contract.NON_FINITE:
+        history.diverged = True
+        kept = int(state[contract.S_KEPT_EPOCH])
+        history.restored_epoch = kept - epoch0 if kept >= 0 else history.epochs
+        epochs_trained = epoch0 + history.restored_epoch
+        if kept >= 0:
+            kept_text = (f"the weights it had at the start of epoch {history.restored_epoch + 1}, whose training "
+                         f"loss {state[contract.S_KEPT_LOSS]:.6g} is the lowest finite one of this fit")
+        else:
+            kept_text = "the weights it had before this fit"
+        message = (f"the loss or the weights became non-finite in epoch {history.epochs + 1}; training stopped "
+                   f"and the model keeps {kept_text}")
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+    if patience is not None and state[contract.S_BEST_EPOCH] >= 0:
+        theta[...] = buf.best
+        history.best_epoch = int(state[contract.S_BEST_EPOCH]) - epoch0
+    history.stopped_early = status == contract.STOPPED_EARLY
+    if history.interrupted:
+        message = f"interrupted: kept the weights and history of epoch {history.epochs}"
+    progress.close(message if req.verbose else "")
+    return FitOutcome(history, epochs_trained, step)
