@@ -291,11 +291,12 @@ def _run(req: FitRequest, backend, theta, layout, opt_state, buf: FitBuffers, sh
         kept = int(state[contract.S_KEPT_EPOCH])
         history.restored_epoch = kept - epoch0 if kept >= 0 else history.epochs
         epochs_trained = epoch0 + history.restored_epoch
-        if kept >= 0:
-            kept_text = (f"the weights it had at the start of epoch {history.restored_epoch + 1}, whose training "
-                         f"loss {state[contract.S_KEPT_LOSS]:.6g} is the lowest finite one of this fit")
+        if kept < 0:
+            kept_text = "the weights it had before this fit (its first epoch did not finish)"
         else:
-            kept_text = "the weights it had before this fit"
+            start = "before this fit" if history.restored_epoch == 0 else f"after epoch {history.restored_epoch}"
+            kept_text = (f"the weights it had {start}: the training loss measured from them in epoch "
+                         f"{history.restored_epoch + 1}, {state[contract.S_KEPT_LOSS]:.6g}, is the lowest finite one")
         message = (f"the loss or the weights became non-finite in epoch {history.epochs + 1}; training stopped "
                    f"and the model keeps {kept_text}")
         warnings.warn(message, RuntimeWarning, stacklevel=4)

@@ -166,18 +166,23 @@ def update(theta, grad, s1, s2, layout, opt_code, hyper, lr, step, weight_decay)
 
 
 def dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, rowloss):
-    """Loss of the whole data set, evaluated in batches of ``batch_size`` rows."""
+    """Loss of the whole data set, evaluated in batches of ``batch_size`` rows.
+
+    Overflow is silent, as in the compiled loop: the caller reports a non-finite result once.
+    """
     total = 0.0
-    for start in range(0, X.shape[0], batch_size):
-        x, y = X[start:start + batch_size], Y[start:start + batch_size]
-        total += batch_loss_sum(forward(x, theta, layout)[-1], y, loss_code, eps)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, X.shape[0], batch_size):
+            x, y = X[start:start + batch_size], Y[start:start + batch_size]
+            total += batch_loss_sum(forward(x, theta, layout)[-1], y, loss_code, eps)
     return loss_from_sum(total, loss_code, X.shape[0], Y.size)
 
 
 def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
-    """Network output for every row of ``X`` into ``out``, in batches."""
-    for start in range(0, X.shape[0], batch_size):
-        out[start:start + batch_size] = forward(X[start:start + batch_size], theta, layout)[-1]
+    """Network output for every row of ``X`` into ``out``, in batches (overflow is silent, as in dataset_loss)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, X.shape[0], batch_size):
+            out[start:start + batch_size] = forward(X[start:start + batch_size], theta, layout)[-1]
 
 
 def train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss_code, convention, eps,
