@@ -215,6 +215,27 @@ def dense_inputs(rng, n, d, k, dtype):
 
 
 # --------------------------------------------------------------------------
+# shapes and output buffers of the kernels-vs-reference tests (tests/kernels/)
+# --------------------------------------------------------------------------
+#
+# 1x1, odd sizes, sizes that are not a multiple of the thread count, and a last,
+# large shape above config.PARALLEL_MIN_WORK for the parallel path (checked in
+# tests/kernels/test_jit.py).
+
+# (n, k) shapes and 1-D shapes (one row): activations and losses.
+ROW_SHAPES = [(1, 1), (3, 1), (1, 5), (7, 13), (5,), (1,), (300, 257)]
+# (n, d, k) for dense layers: n*d*k = 9.9e6 >> PARALLEL_MIN_WORK for the last one.
+LAYER_SHAPES = [(1, 1, 1), (3, 1, 4), (1, 5, 1), (7, 13, 11), (300, 129, 257)]
+# optimizer parameters: a weight matrix or a bias vector.
+PARAM_SHAPES = [(1, 1), (7,), (3, 1), (7, 13), (300, 257)]
+
+
+def nan_like(arr):
+    """An output buffer full of NaN: a kernel that accumulates into ``out`` instead of writing it fails."""
+    return np.full_like(arr, np.nan)
+
+
+# --------------------------------------------------------------------------
 # names derived from the registries
 # --------------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
-"""Argument validation: every bad call raises the documented error, names the argument, and writes nothing.
+"""fastnn._checks, the argument validation of both kernel backends (the model API's is in test_model_validation.py).
 
-Both backends validate through :mod:`fastnn._checks`, so they must raise the
-same exception type with the same message, and must leave every array they
-would write (``out``, ``grad_*``, ``param``, optimizer state) untouched.
-Non-contiguous, read-only and array-like *inputs* are accepted (copied or
-viewed as needed) and give the same results as contiguous arrays.
+Every bad call raises the documented error, names the argument, and writes
+nothing.  Both backends validate through :mod:`fastnn._checks`, so they must
+raise the same exception type with the same message, and must leave every
+array they would write (``out``, ``grad_*``, ``param``, optimizer state)
+untouched.  Non-contiguous, read-only and array-like *inputs* are accepted
+(copied or viewed as needed) and give the same results as contiguous arrays.
 """
 
 from __future__ import annotations

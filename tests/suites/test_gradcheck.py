@@ -8,7 +8,7 @@ central differences of ``loss_value`` in float64, for every hidden activation x
 every (loss, output activation) pair of the registries, on both backends.
 (Small inputs run the kernels' serial build in "auto" mode; one network is
 also checked with the parallel build forced.  That build is otherwise pinned
-bit-for-bit to the serial one in test_kernels_vs_reference.py: forcing it for
+bit-for-bit to the serial one in tests/kernels/test_jit.py: forcing it for
 ~600 tiny calls per network only measures thread wake-up latency.)
 """
 

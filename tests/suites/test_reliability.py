@@ -1,6 +1,6 @@
 """Reliability: concurrency, worker processes, determinism, memory and read-only installs.
 
-(Ctrl-C, divergence and hostile files are covered in test_model.py and test_io.py.)
+(Ctrl-C, divergence and hostile files are covered in tests/test_model.py and tests/test_io.py.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from fastnn import Dense, Sequential
 
 from _workers import parallel_kernel_sum, train_and_hash
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/, which holds _workers.py
+REPO = os.path.dirname(TESTS)
 
 
 def test_threading_layer_is_thread_and_fork_safe():
@@ -81,7 +82,7 @@ def test_joblib_workers():
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 def test_bit_identical_across_fresh_processes(backend):
     """The same seed, data and settings give bit-identical weights in separate processes."""
-    code = f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); " \
+    code = f"import sys; sys.path.insert(0, {TESTS!r}); " \
            f"from _workers import train_and_hash; print(train_and_hash(0, {backend!r}))"
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            cwd=REPO).stdout.strip() for _ in range(2)}
