@@ -3,6 +3,11 @@
 Plain helpers (tolerances, input generators, the table of calls) live in
 ``tests/fnn_helpers.py`` so that test modules can import them; this file only
 makes the package importable from a source checkout and defines fixtures.
+
+``tests/`` has no ``__init__.py`` and every test subdirectory has one, so
+pytest's default ("prepend") import mode puts ``tests/`` on ``sys.path``: a
+test module in any subdirectory imports ``fnn_helpers`` and ``_workers``
+directly (layout: ``tests/README.md``).
 """
 
 from __future__ import annotations
