@@ -1,8 +1,8 @@
-"""``python -m fastnn``: the same command line as the ``fastnn`` script (:mod:`fastnn.cli`)."""
+"""``python -m fastnn``: the same command line as the ``fastnn`` script (:mod:`fastnn.tools.cli`)."""
 
 import sys
 
-from fastnn.cli import main
+from fastnn.tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

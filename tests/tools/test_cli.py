@@ -1,4 +1,4 @@
-"""The ``fastnn`` command line (fastnn.cli): exit statuses, messages, and the demos it runs."""
+"""The ``fastnn`` command line (fastnn.tools.cli): exit statuses, messages, and the demos it runs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from fastnn import cli, plot
+from fastnn.tools import cli, plot
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def run_module(*args, timeout=120):
@@ -151,7 +151,7 @@ def test_keyboard_interrupt_exits_130(capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("fastnn.demos.run_demo", interrupted)
+    monkeypatch.setattr("fastnn.tools.demos.run_demo", interrupted)
     status, _, err = main(capsys, "demo", "linear")
     assert status == 130 and "interrupted" in err
 

@@ -1,4 +1,4 @@
-"""The named workloads (fastnn.workloads): deterministic data, documented shapes and dtypes, models."""
+"""The named workloads (fastnn.tools.workloads): deterministic data, documented shapes and dtypes, models."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from fastnn import demos, workloads
+from fastnn.tools import demos, workloads
 from fastnn.optim import SGD, Adam
-from fastnn.workloads import WORKLOADS, get_workload
+from fastnn.tools.workloads import WORKLOADS, get_workload
 
 #: name -> (n_train, n_features, n_outputs, n_test, dtype)
 SHAPES = {

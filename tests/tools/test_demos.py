@@ -1,4 +1,4 @@
-"""The seed-tutorial demos (fastnn.demos): their headline numbers, checked against the seeds' own code.
+"""The seed-tutorial demos (fastnn.tools.demos): their headline numbers, checked against the seeds' own code.
 
 Each seed's training loop is re-implemented here in a few lines of plain
 NumPy, following the seed's code (including its gradient conventions), and
@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastnn import SGD, Adam, History, demos
+from fastnn import SGD, Adam, History
+from fastnn.tools import demos
 
 BACKENDS = ("numba", "numpy")
 

@@ -1,6 +1,6 @@
 """``fastnn compare``: the same training job on fastnn's two backends, side by side.
 
-For each named workload (:mod:`fastnn.workloads`) the command trains the
+For each named workload (:mod:`fastnn.tools.workloads`) the command trains the
 *same initial weights* on the plain-NumPy reference backend (``numpy``) and on
 the compiled backend (``numba``) and reports:
 
@@ -77,7 +77,7 @@ import numpy as np
 
 import fastnn
 from fastnn import config
-from fastnn.workloads import WORKLOADS, Workload, available_workloads, get_workload
+from fastnn.tools.workloads import WORKLOADS, Workload, available_workloads, get_workload
 
 #: Largest allowed ``max |w_numba - w_numpy| / max(1, max |w|)`` after a whole fit, by dtype.
 WEIGHT_RTOL = {"float64": 1e-8, "float32": 1e-4}
@@ -195,7 +195,7 @@ def run_float64(workload: Workload, weights, threads=None) -> float:
 
 _PEAK_RSS_SCRIPT = """
 import sys, warnings
-from fastnn.workloads import get_workload
+from fastnn.tools.workloads import get_workload
 
 def status(key):
     with open("/proc/self/status") as fh:

@@ -1,7 +1,7 @@
 """Plots of training runs: loss curves, predictions, weights and decision boundaries.
 
 matplotlib is an optional dependency (``pip install "fastnn-numba[plot]"``):
-it is imported inside the functions, so ``import fastnn.plot`` works without
+it is imported inside the functions, so ``import fastnn.tools.plot`` works without
 it and only drawing raises :class:`MissingMatplotlibError`.
 
 The functions draw on :class:`matplotlib.figure.Figure` objects created
@@ -291,7 +291,7 @@ def _slug(text: str) -> str:
 
 
 def save_demo_plots(result, directory) -> list[str]:
-    """Write the PNG plots of a demo result (:class:`fastnn.demos.DemoResult`) into ``directory``.
+    """Write the PNG plots of a demo result (:class:`fastnn.tools.demos.DemoResult`) into ``directory``.
 
     For every group of runs in the result: one loss curve overlaying the
     group's runs; for the group's first run, the weight histograms, the
@@ -301,7 +301,7 @@ def save_demo_plots(result, directory) -> list[str]:
 
     Parameters
     ----------
-    result : fastnn.demos.DemoResult
+    result : fastnn.tools.demos.DemoResult
     directory : str or os.PathLike
         Must exist and be writable.
 

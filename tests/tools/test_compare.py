@@ -1,4 +1,4 @@
-"""``fastnn compare`` (fastnn.compare and its CLI): keys, agreement check, exit status, optional sides.
+"""``fastnn compare`` (fastnn.tools.compare and its CLI): keys, agreement check, exit status, optional sides.
 
 No timing is asserted anywhere: only that times are measured and positive.
 """
@@ -15,10 +15,10 @@ import sys
 import numpy as np
 import pytest
 
-from fastnn import cli, compare
-from fastnn.workloads import get_workload
+from fastnn.tools import cli, compare
+from fastnn.tools.workloads import get_workload
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 REQUIRED_KEYS = {"name", "reference_s", "fastnn_s", "speedup", "max_weight_diff", "reference_loss", "fastnn_loss",
                  "status", "tolerance", "dtype"}
 
