@@ -372,10 +372,13 @@ def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss
     # feature-major: xb/yb hold the batch transposed, and a single unshuffled batch is gathered once
     # (until validation reuses xb)
     gathered = False
+    kept_slot = np.int64(state[S_KEPT_SLOT])  # the snapshot slot holding the start of the lowest-loss epoch
+    kept_loss = state[S_KEPT_LOSS]
+    have_kept = state[S_KEPT_EPOCH] >= 0.0
     for e in range(n_epochs):
         epoch = epoch0 + e
         step_at_start = step
-        running = 1 - int(state[S_KEPT_SLOT])  # the snapshot slot not holding the kept start
+        running = 1 - kept_slot  # the other slot saves this epoch's start
         if convention == KERAS:  # to undo the epoch if it diverges
             save_snapshot(theta, s1, s2, snapshot, running)
         lr = hyper[H_LR] / (1.0 + hyper[H_DECAY] * epoch)
@@ -416,17 +419,18 @@ def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss
                     update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, 0.0, b_start, b_stop)
         # a finite loss, then an update that overflowed, diverges too
         if convention == KERAS and (diverged or not all_finite(theta)):
-            if state[S_KEPT_EPOCH] >= 0.0:
-                restore_snapshot(theta, s1, s2, snapshot, int(state[S_KEPT_SLOT]))
+            if have_kept:
+                restore_snapshot(theta, s1, s2, snapshot, kept_slot)
                 return e, NON_FINITE, np.int64(state[S_KEPT_STEP])
             restore_snapshot(theta, s1, s2, snapshot, running)
             return e, NON_FINITE, step_at_start
         losses[e] = total / n
-        if convention == KERAS and (state[S_KEPT_EPOCH] < 0.0 or losses[e] < state[S_KEPT_LOSS]):
-            state[S_KEPT_LOSS] = losses[e]  # this epoch's start becomes the kept snapshot: swap the slots
+        if convention == KERAS and (not have_kept or losses[e] < kept_loss):
+            kept_slot, kept_loss, have_kept = running, losses[e], True  # this epoch's start is kept: swap slots
+            state[S_KEPT_LOSS] = kept_loss
             state[S_KEPT_EPOCH] = epoch
             state[S_KEPT_STEP] = step_at_start
-            state[S_KEPT_SLOT] = running
+            state[S_KEPT_SLOT] = kept_slot
         monitored = losses[e]
         if Xv.shape[0] > 0:
             if FEATURE_MAJOR:
