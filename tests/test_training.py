@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import warnings
 
 import numpy as np
 import pytest
 
 import fastnn
-from fastnn import SGD, Dense, Sequential, training
-
-BACKENDS = ["numba", "numpy"]
+from fastnn import SGD, Adam, Dense, Sequential, training
+from fit_helpers import BACKENDS, make_data
 
 
 def _slow_divergence(backend):
@@ -127,3 +129,152 @@ def test_buffer_cache_reuses_small_buffers_only_for_the_same_shape():
                            n_opt_state=1)
     assert other.grad is not first.grad
     assert first.snapshot.size == fastnn.contract.snapshot_size(first.grad.size)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_seed_same_weights_and_shuffling_matters(backend):
+    X, Y = make_data(n=50, d=3, k=1)
+
+    def run(seed, shuffle=True):
+        model = Sequential([Dense(4, "tanh"), Dense(1)], input_dim=3, backend=backend, seed=seed)
+        model.fit(X, Y, epochs=5, batch_size=8, shuffle=shuffle, optimizer=SGD(0.05))
+        return model.get_weights()
+
+    first, again, other, unshuffled = run(0), run(0), run(1), run(0, shuffle=False)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.allclose(first[0], other[0])
+    assert not np.allclose(first[0], unshuffled[0])
+
+
+def test_one_setting_limits_numba_and_every_blas_pool_and_restores_them():
+    """threads= / config.threads / set_num_threads drive Numba's threads and every BLAS pool (NumPy's, and
+    SciPy's that the compiled loops call) together; the first two restore the previous settings."""
+    from threadpoolctl import threadpool_info
+
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 Numba threads")
+    X, Y = make_data(n=64, d=40, k=1)
+    model = Sequential([Dense(64, "relu"), Dense(1)], input_dim=40, seed=0)
+    model.fit(X, Y, epochs=1, batch_size=32)  # a BLAS layer: SciPy's BLAS is loaded now
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+    before_numba, before_blas = fastnn.config.get_num_threads(), blas_threads()
+    assert before_blas
+    with fastnn.config.threads(1):
+        assert fastnn.config.get_num_threads() == 1 and set(blas_threads()) == {1}
+    assert fastnn.config.get_num_threads() == before_numba and blas_threads() == before_blas
+
+    seen = []
+    real_run = fastnn.training._run  # the epochs of a fit, inside its thread setting
+
+    def spy(*args, **kwargs):
+        seen.append((fastnn.config.get_num_threads(), set(blas_threads())))
+        return real_run(*args, **kwargs)
+
+    fastnn.training._run = spy
+    try:
+        model.fit(X, Y, epochs=1, batch_size=32, threads=1)
+    finally:
+        fastnn.training._run = real_run
+    assert seen == [(1, {1})]
+    assert fastnn.config.get_num_threads() == before_numba and blas_threads() == before_blas
+
+    fastnn.config.set_num_threads(1)
+    try:
+        assert fastnn.config.get_num_threads() == 1 and set(blas_threads()) == {1}
+    finally:
+        fastnn.config.set_num_threads(before_numba)
+    assert fastnn.config.get_num_threads() == before_numba and set(blas_threads()) == {before_numba}
+
+
+def test_defaults_and_history():
+    model = Sequential([Dense(3)], input_dim=2, seed=0)
+    assert model.layers[0].activation == "identity"
+    X, Y = make_data(n=10, d=2, k=3)
+    history = model.fit(X, Y, epochs=4)
+    assert model.loss == "mse" and model.step == 4  # full batch: one step per epoch
+    assert len(history.loss) == 4 and history.val_loss == [] and history.epochs == 4
+    assert history.history["loss"] == history.loss
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_validation_and_early_stopping_restore_best(backend):
+    X, Y = make_data(n=60, d=4, k=1, seed=3)
+    Xv, Yv = make_data(n=30, d=4, k=1, seed=4)  # unrelated targets: validation loss soon rises
+    model = Sequential([Dense(32, "tanh"), Dense(1)], input_dim=4, backend=backend, seed=0)
+    history = model.fit(X, Y, epochs=500, batch_size=10, optimizer=SGD(0.05, momentum=0.9),
+                        validation_data=(Xv, Yv), patience=5)
+    assert history.stopped_early and history.epochs < 500
+    assert len(history.val_loss) == history.epochs
+    best = int(np.argmin(history.val_loss))
+    assert history.best_epoch == best
+    assert history.epochs == best + 1 + 5
+    assert model.evaluate(Xv, Yv)["loss"] == pytest.approx(history.val_loss[best], rel=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_non_finite_loss_stops_and_keeps_last_finite_weights(backend):
+    X, Y = make_data(n=40, d=3, k=1)
+    Y = Y * 1e3
+    def build():
+        return Sequential([Dense(8, "relu"), Dense(1)], input_dim=3, backend=backend, seed=0)
+    model = build()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(X, Y, epochs=200, batch_size=8, optimizer=SGD(lr=5.0))
+    # exactly one warning, fastnn's own: no overflow noise from NumPy
+    assert [str(w.message) for w in caught if "non-finite" in str(w.message)] and len(caught) == 1
+    assert history.diverged and history.epochs < 200
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    replay = build()
+    replay.fit(X, Y, epochs=history.epochs, batch_size=8, optimizer=SGD(lr=5.0))
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), replay.get_weights()))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_keeps_last_completed_epoch(backend):
+    X, Y = make_data(n=200, d=8, k=1)
+    def build():
+        return Sequential([Dense(32, "tanh"), Dense(1)], input_dim=8, backend=backend, seed=0)
+    model = build()
+    model.fit(X, Y, epochs=1, optimizer=SGD(0.001))  # compile outside the interrupted fit
+    model = build()
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        history = model.fit(X, Y, epochs=10_000_000, batch_size=16, optimizer=SGD(0.001))
+    finally:
+        timer.cancel()
+    assert history.interrupted and 0 < history.epochs < 10_000_000
+    assert len(history.loss) == history.epochs
+    replay = build()
+    replay.fit(X, Y, epochs=history.epochs, batch_size=16, optimizer=SGD(0.001))
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), replay.get_weights()))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_verbose_progress(capsys):
+    X, Y = make_data(n=20, d=2, k=1)
+    model = Sequential([Dense(1)], input_dim=2, seed=0)
+    model.fit(X, Y, epochs=30, verbose=1)
+    err = capsys.readouterr().err
+    assert "epoch 30/30" in err and "loss:" in err
+    model.fit(X, Y, epochs=3, verbose=2)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 3
+
+
+def test_fit_continues_across_calls_like_one_fit():
+    X, Y = make_data(n=30, d=3, k=1)
+    for opt in (SGD(0.05, momentum=0.9, decay=0.1), Adam(0.01)):
+        one = Sequential([Dense(4, "tanh"), Dense(1)], input_dim=3, seed=0)
+        one.fit(X, Y, epochs=10, batch_size=7, optimizer=opt)
+        two = Sequential([Dense(4, "tanh"), Dense(1)], input_dim=3, seed=0)
+        two.fit(X, Y, epochs=4, batch_size=7, optimizer=opt)
+        two.fit(X, Y, epochs=6, batch_size=7)  # keeps optimizer, state, lr schedule and shuffling stream
+        assert all(np.array_equal(a, b) for a, b in zip(one.get_weights(), two.get_weights()))
+
