@@ -65,7 +65,7 @@ def test_planted_disagreement_fails(monkeypatch):
             model.set_weights(ws)
         return seconds, model
 
-    monkeypatch.setattr(compare, "train_backend", perturbed)
+    monkeypatch.setattr(compare.fits, "train_backend", perturbed)
     status, out, _ = run_main("xor", repeat=1)
     assert status == 1
     assert "FAIL" in out.splitlines()[1]
@@ -87,7 +87,7 @@ def test_nondeterministic_backend_fails(monkeypatch):
             model.set_weights(ws)
         return seconds, model
 
-    monkeypatch.setattr(compare, "train_backend", drifting)
+    monkeypatch.setattr(compare.fits, "train_backend", drifting)
     status, out, _ = run_main("linear", repeat=2)
     assert status == 1 and "numpy backend not deterministic" in out
 
@@ -100,7 +100,7 @@ def test_a_crashing_backend_is_a_fail_row_and_the_others_still_run(monkeypatch):
             raise AssertionError("planted kernel error")
         return real(workload, backend, weights, threads)
 
-    monkeypatch.setattr(compare, "train_backend", crashing)
+    monkeypatch.setattr(compare.fits, "train_backend", crashing)
     status, out, _ = run_main("linear", "xor", repeat=1)
     assert status == 1
     lines = out.splitlines()
@@ -110,7 +110,7 @@ def test_a_crashing_backend_is_a_fail_row_and_the_others_still_run(monkeypatch):
 
 
 def test_missing_extras_are_skipped_with_a_note(monkeypatch):
-    monkeypatch.setattr(compare, "_optional_module", lambda name: None)
+    monkeypatch.setattr(compare.sides, "_optional_module", lambda name: None)
     status, out, err = run_main("linear", repeat=1, extras=["sklearn", "torch"])
     assert status == 0
     assert "note: skipped sklearn: not installed" in out and "note: skipped torch: not installed" in out
