@@ -299,3 +299,38 @@ def test_default_accuracy_matches_sklearn(name):
                 model = cls(random_state=seed).fit(X_train, y_train)
             accuracies[label].append(model.score(X_test, y_test))
     assert abs(np.mean(accuracies["fastnn"]) - np.mean(accuracies["sklearn"])) <= 0.01, accuracies
+
+
+@pytest.mark.parametrize("params", [
+    dict(solver="sgd", learning_rate="adaptive", tol=1e-1, n_iter_no_change=1, max_iter=12),
+    dict(solver="adam", early_stopping=True, n_iter_no_change=2, max_iter=15),
+    dict(solver="sgd", learning_rate="invscaling", max_iter=3),
+], ids=["sgd-adaptive", "adam-early-stopping", "sgd-invscaling"])
+def test_verbose_output_and_schedule_match_sklearn(params, capsys):
+    """fastnn's own epoch driver prints and schedules what scikit-learn's does, epoch by epoch."""
+    X, y = _data("binary")
+    printed = []
+    for cls in (SkMLPClassifier, MLPClassifier):
+        est = cls(hidden_layer_sizes=(5,), random_state=0, verbose=True, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        printed.append(capsys.readouterr().out)
+        if params["solver"] == "sgd":
+            printed.append(est._optimizer.learning_rate)
+    assert printed[: len(printed) // 2] == printed[len(printed) // 2:]
+    assert "Iteration 1, loss = " in printed[0]
+
+
+def test_only_the_listed_private_sklearn_module_is_imported():
+    """The estimators import no private scikit-learn module but the parameter-validation one (see fastnn/sklearn.py)."""
+    import ast
+    import inspect
+
+    import fastnn.sklearn
+
+    tree = ast.parse(inspect.getsource(fastnn.sklearn))
+    modules = {node.module for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sklearn")}
+    private = {m for m in modules if any(part.startswith("_") for part in m.split("."))}
+    assert private == {"sklearn.utils._param_validation"}
