@@ -3,8 +3,8 @@
 The row-major step (:func:`fastnn.kernels.train.batch_loss_grad`) walks one
 sample at a time, with inner loops over a layer's outputs.  For the seed
 networks (2-4-1, 2-3-1, a single neuron) those loops are one to four
-iterations long: nothing vectorises and loop overhead is the cost (measured
-~13 us per epoch of 100 samples on 2-4-1, where the arithmetic needs ~1 us).
+iterations long: nothing vectorises and loop overhead is the cost
+(docs/design.md, "The feature-major step for narrow networks").
 
 Here a batch and every activation are stored transposed, ``(units,
 samples)``, so each loop below has the batch as its contiguous inner loop:
@@ -43,11 +43,8 @@ from fastnn.kernels.losses import loss_from_sum, loss_row_sum, scaled_difference
 from fastnn.kernels.network import update_layers
 from fastnn.losses import CATEGORICAL_CROSSENTROPY, MSE
 
-# Blocks are flat 1-D slices: a (k, nb) block holds unit j, sample i at ``j * nb + i``, and every inner loop
-# indexes a 1-D slice with its loop variable.  Both on purpose (measured): a 1-D slice costs nothing once
-# compiled, a ``reshape`` ~20 ns (more than a whole layer of the 2-4-1 network); and an index like
-# ``start + i`` with a start of unknown sign gets Numba's negative-index wrap-around on every element,
-# which stops LLVM from vectorising the loop.
+# Blocks are flat 1-D slices (unit j, sample i at ``j * nb + i``) indexed from 0 by the loop variable: a
+# reshape or an offset index costs more than a layer here (docs/design.md, "The feature-major step").
 
 
 @serial_kernel
