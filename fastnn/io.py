@@ -66,19 +66,11 @@ def invalid_file(path, why: str) -> ValueError:
     return ValueError(f"{path!s} is not a valid fastnn model file: {why}")
 
 
-_bad = invalid_file
-
-
 def read_state(path) -> dict:
-    """Read the state written by :func:`write_state` (the fields present; the model checks them).
+    """Read the state written by :func:`write_state`: the fields present, unchecked (the model checks them).
 
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``path``.
-    ValueError
-        The file is not a complete, consistent fastnn model file of a
-        supported version.  Nothing in the file is ever executed.
+    FileNotFoundError without a file; ValueError (:func:`invalid_file`) for
+    anything that is not a readable fastnn model archive of this version.
     """
     path = os.fspath(path)
     try:
@@ -88,35 +80,35 @@ def read_state(path) -> dict:
     except ValueError as exc:
         if "not a valid fastnn model file" in str(exc):
             raise
-        raise _bad(path, f"cannot read it ({exc})") from None
+        raise invalid_file(path, f"cannot read it ({exc})") from None
     except Exception as exc:
         # An untrusted file can make the readers fail in many ways (a huge declared shape ->
         # MemoryError, an unknown zip compression -> NotImplementedError, a deeply nested header
         # -> RecursionError, numbers beyond range -> OverflowError, ...): all mean "not a model file".
-        raise _bad(path, f"cannot read it ({type(exc).__name__}: {exc})") from None
+        raise invalid_file(path, f"cannot read it ({type(exc).__name__}: {exc})") from None
 
 
 def _load(path):
     with np.load(path, allow_pickle=False) as archive:
         if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise _bad(path, "it is a single array, not an .npz archive")
+            raise invalid_file(path, "it is a single array, not an .npz archive")
         missing = [name for name in _ARRAYS if name not in archive.files]
         if missing:
-            raise _bad(path, f"missing arrays {missing}")
+            raise invalid_file(path, f"missing arrays {missing}")
         arrays = {name: archive[name] for name in _ARRAYS}
     for name, value in arrays.items():
         if not isinstance(value, np.ndarray):
-            raise _bad(path, f"{name} is not an array")
+            raise invalid_file(path, f"{name} is not an array")
 
     meta_bytes = arrays.pop("meta")
     if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1:
-        raise _bad(path, "the header is not a byte string")
+        raise invalid_file(path, "the header is not a byte string")
     try:
         meta = json.loads(meta_bytes.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _bad(path, f"the header is not JSON ({exc})") from None
+        raise invalid_file(path, f"the header is not JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise _bad(path, "the header does not name the fastnn-model format")
+        raise invalid_file(path, "the header does not name the fastnn-model format")
     if meta.get("version") != VERSION:
-        raise _bad(path, f"format version {meta.get('version')!r} is not supported (this fastnn reads {VERSION})")
+        raise invalid_file(path, f"format version {meta.get('version')!r} is not supported (this fastnn reads {VERSION})")
     return {**{name: meta[name] for name in STATE_FIELDS if name in meta}, **arrays}
