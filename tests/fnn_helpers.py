@@ -1,4 +1,4 @@
-"""Helpers shared by the fastnn test modules: tolerances, realistic inputs, a table of calls.
+"""Helpers shared by the fastnn test modules: tolerances, realistic inputs, kernel-test shapes, a table of calls.
 
 Everything that names an activation or a loss is derived from the registries
 (:data:`fastnn.activations.ACTIVATIONS`, :data:`fastnn.losses.LOSSES`), so a
