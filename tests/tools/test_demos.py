@@ -235,6 +235,23 @@ def test_xor_seed_option_shifts_the_seeds():
     assert len(result.runs) == 4
 
 
+def test_xor_labels_and_title_name_the_networks_trained():
+    """The better runs are labelled with the 2-8-1 network they train (width from XOR_BETTER_HIDDEN), not 2-4-1."""
+    better_net = f"2-{demos.XOR_BETTER_HIDDEN}-1"
+    seed_net = f"2-{demos.XOR_SEED_HIDDEN}-1"
+    result = demos.run_xor(backend="numpy", n_seeds=2, epochs=5, better_epochs=5)
+    better = [run for run in result.runs if run.group == "better"]
+    assert len(better) == 2
+    for run in better:
+        assert run.model.layers[0].units == demos.XOR_BETTER_HIDDEN
+        assert run.label.startswith(f"{better_net}, ") and seed_net not in run.label
+    for run in result.runs:
+        if run.group == "as written":
+            assert run.label.startswith(f"{seed_net}, ")
+    assert better_net in result.title
+    assert f"Better: {better_net} tanh/sigmoid" in demos.format_result(result)
+
+
 # ----------------------------------------------------------------------
 # house (seed 001)
 # ----------------------------------------------------------------------

@@ -130,3 +130,24 @@ def test_save_demo_plots_writes_nonempty_pngs(mpl, tmp_path, name, kwargs, expec
         with open(path, "rb") as f:
             data = f.read()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+
+
+def test_xor_better_figures_name_the_better_network(mpl, tmp_path, monkeypatch):
+    """Every figure of the better xor runs names the network they train, 2-<XOR_BETTER_HIDDEN>-1."""
+    expected = f"2-{demos.XOR_BETTER_HIDDEN}-1"
+    titles = {}
+    real = plot.save_figure
+
+    def recording(fig, path, dpi=120):  # the titles of each figure as it is saved
+        titles[os.path.basename(path)] = [ax.get_title() for ax in fig.axes] + [t.get_text() for t in fig.texts]
+        return real(fig, path, dpi)
+
+    monkeypatch.setattr(plot, "save_figure", recording)
+    plot.save_demo_plots(demos.run_demo("xor", n_seeds=1, epochs=5, better_epochs=5), tmp_path)
+    better = {name: texts for name, texts in titles.items() if name.startswith("xor_better_")}
+    assert sorted(better) == [f"xor_better_{kind}.png" for kind in ("boundary", "loss", "weights")]
+    for name, texts in better.items():
+        assert any(expected in text for text in texts), (name, texts)
+    # the weights and the boundary figures name the run itself: "(2-8-1, model seed 0)"
+    for kind in ("boundary", "weights"):
+        assert any(f"({expected}, model seed 0)" in text for text in better[f"xor_better_{kind}.png"])
