@@ -107,8 +107,8 @@ class Job:
 class Column(NamedTuple):
     """One table column of a side: its header, its width and the row key it shows, formatted as ``kind``.
 
-    ``kind`` is one of the report's formats (:data:`.report.FORMATS`):
-    ``"time"`` (seconds), ``"ratio"``, ``"mib"``.
+    ``kind`` names one of the report's formats (:data:`.report.FORMATS`);
+    the sides use ``"time"`` (seconds), ``"ratio"`` and ``"mib"``.
     """
 
     header: str
