@@ -74,7 +74,7 @@ from fastnn.tools.compare.runner import (
     WEIGHT_RTOL,
     CompareError,
     Plan,
-    _settle,  # the asv suite pauses between its own timed sides with it
+    _settle,  # noqa: F401  (the asv suite pauses between its own timed sides with it)
     compare_workload,
     environment,
     error_row,
@@ -88,7 +88,7 @@ from fastnn.tools.compare.sides import (
     SIDES,
     Job,
     Side,
-    _optional_module,  # the asv suite and the tests look optional packages up with it
+    _optional_module,  # noqa: F401  (the asv suite and the tests look optional packages up with it)
     max_abs_diff,
 )
 
