@@ -12,7 +12,9 @@
 
 This layer sits on top of the library and uses only its public API
 (:class:`fastnn.Sequential`, :class:`fastnn.Dense`, the optimizers,
-:mod:`fastnn.config`, :mod:`fastnn.reference`, ...).  Nothing in ``fastnn/``
-outside ``fastnn/tools/`` imports it, so the library never depends on a tool;
-the one exception is ``fastnn/__main__.py``, the command's entry point.
+:mod:`fastnn.config`, :mod:`fastnn.reference`, ...); the one private read is
+``compare``'s PyTorch side copying a model's shuffling generator, to train on
+fastnn's exact batch order.  Nothing in ``fastnn/`` outside ``fastnn/tools/``
+imports this layer, so the library never depends on a tool; the one exception
+is ``fastnn/__main__.py``, the command's entry point.
 """
