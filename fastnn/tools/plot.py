@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 
 import numpy as np
 
@@ -115,21 +116,25 @@ def loss_curve(history, ax=None, label=None, title="Training loss", logy=None):
     return fig
 
 
+#: The learning-rate twin axis of each axes that has one (weak keys: forgotten with the figure).
+_LR_AXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _lr_axis(ax):
     """The learning-rate twin axis of ``ax``, created on first use (so overlays share one)."""
-    twin = getattr(ax, "_fastnn_lr_axis", None)
+    twin = _LR_AXES.get(ax)
     if twin is None:
         twin = ax.twinx()
         twin.set_ylabel("Learning rate", color="tab:gray")
         twin.tick_params(axis="y", labelcolor="tab:gray")
-        ax._fastnn_lr_axis = twin
+        _LR_AXES[ax] = twin
     return twin
 
 
 def _legend(ax):
     """One legend for ``ax`` and its learning-rate twin, if any line is labelled."""
     handles, labels = ax.get_legend_handles_labels()
-    twin = getattr(ax, "_fastnn_lr_axis", None)
+    twin = _LR_AXES.get(ax)
     if twin is not None:
         more_handles, more_labels = twin.get_legend_handles_labels()
         handles, labels = handles + more_handles[:1], labels + more_labels[:1]
