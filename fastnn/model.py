@@ -15,6 +15,7 @@ its counters.  Both backends compute the same things:
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -167,6 +168,9 @@ class Sequential:
             w[...] = initial_weights(self.init, w.shape[0], w.shape[1], self._init_rng)
             b[...] = 0
         self.input_dim, self._layout, self._theta = input_dim, layout, theta
+        # per-call constants of predict/evaluate: the work measure that picks a build, and the activation widths
+        self._madds_per_row = contract.madds_per_row(layout)
+        self._activation_width = sum(layer.units for layer in self.layers)
 
     def _layout_for(self, input_dim: int) -> tuple[np.ndarray, int]:
         """The contract's layout of this stack of layers for ``input_dim`` inputs, and its parameter count."""
@@ -298,16 +302,20 @@ class Sequential:
         Warns (RuntimeWarning) when the output holds NaN or infinity.
         """
         self._require_built("predict()")
-        X = check_features("X", X, self.dtype, self.input_dim)
+        out = self._forward(check_features("X", X, self.dtype, self.input_dim))
+        if not math.isfinite(out.sum()) and not np.isfinite(out).all():  # a finite sum proves every value finite
+            warnings.warn("predict() returns NaN or infinity: the weights or the inputs are too large for "
+                          f"{self.dtype.name}", RuntimeWarning, stacklevel=2)
+        return out
+
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        """The network's output for validated ``X``, in batches bounded by ``config.PREDICT_BUFFER_ELEMENTS``."""
         out = np.empty((X.shape[0], self.output_dim), dtype=self.dtype)
         batch, xb, abuf = self._inference_buffers(X.shape[0])
         kernel = training.pick_build(training.backend_module(self.backend).predict_rows, self.backend,
-                                     batch * contract.madds_per_row(self._layout))
+                                     batch * self._madds_per_row)
         kernel(*contract.PredictArgs(X=X, theta=self._theta, layout=self._layout, batch_size=batch, xb=xb,
                                      abuf=abuf, out=out))
-        if not np.isfinite(out.sum()) and not np.isfinite(out).all():
-            warnings.warn("predict() returns NaN or infinity: the weights or the inputs are too large for "
-                          f"{self.dtype.name}", RuntimeWarning, stacklevel=2)
         return out
 
     def evaluate(self, X, y, loss=None) -> dict:
@@ -333,19 +341,17 @@ class Sequential:
         Y = check_targets("y", y, self.dtype, X.shape[0], self.output_dim, spec)
         batch, xb, abuf = self._inference_buffers(X.shape[0])
         kernel = training.pick_build(training.backend_module(self.backend).dataset_loss, self.backend,
-                                     batch * contract.madds_per_row(self._layout))
+                                     batch * self._madds_per_row)
         value = kernel(*contract.DatasetLossArgs(
             X=X, Y=Y, theta=self._theta, layout=self._layout, loss_code=spec.code,
             eps=self.dtype.type(np.finfo(self.dtype).eps), batch_size=batch, xb=xb,
             yb=np.empty(batch * Y.shape[1], self.dtype), abuf=abuf, rowloss=np.empty(batch, np.float64)))
         result = {"loss": float(value)}
-        if not np.isfinite(value):
+        if not math.isfinite(value):
             warnings.warn(f"evaluate() returns a non-finite loss ({value}): the weights or the inputs are too "
                           f"large for {self.dtype.name}", RuntimeWarning, stacklevel=2)
         if spec.is_classification:
-            with warnings.catch_warnings():  # evaluate already warned about non-finite outputs
-                warnings.simplefilter("ignore", RuntimeWarning)
-                p = self.predict(X)
+            p = self._forward(X)
             if spec.output_activation == "softmax":
                 result["accuracy"] = float(np.mean(np.argmax(p, axis=1) == np.argmax(Y, axis=1)))
             else:
@@ -353,9 +359,9 @@ class Sequential:
         return result
 
     def _inference_buffers(self, n: int):
-        widths = int(self._layout[:, contract.N_OUT].sum())
-        batch = max(1, min(n, config.PREDICT_BUFFER_ELEMENTS // widths))
-        return batch, np.empty(batch * self.input_dim, self.dtype), np.empty(batch * widths, self.dtype)
+        batch = max(1, min(n, config.PREDICT_BUFFER_ELEMENTS // self._activation_width))
+        return (batch, np.empty(batch * self.input_dim, self.dtype),
+                np.empty(batch * self._activation_width, self.dtype))
 
     # ------------------------------------------------------------------
     # persistence and display

@@ -150,8 +150,9 @@ class BufferCache:
     def allocate(self, layout: np.ndarray, dtype: np.dtype, n: int, batch: int, early_stopping: bool,
                  shuffle_rows: int, n_opt_state: int) -> FitBuffers:
         """The buffers of a fit of ``n`` rows in batches of ``batch``; MemoryError names the batch size."""
-        p = int(layout[-1, contract.B_OFF] + layout[-1, contract.N_OUT])
-        widths = [int(layout[0, contract.N_IN])] + [int(k) for k in layout[:, contract.N_OUT]]
+        rows = layout.tolist()
+        p = rows[-1][contract.B_OFF] + rows[-1][contract.N_OUT]
+        widths = [rows[0][contract.N_IN]] + [row[contract.N_OUT] for row in rows]
         key = (dtype, n, batch, early_stopping, shuffle_rows, tuple(widths))
         if key == self._key:
             return FitBuffers(**self._kept, opt_state=_optimizer_state(p, dtype, n_opt_state))
