@@ -6,6 +6,8 @@ raises and leaves the model as it was.  Messages name the argument.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from fastnn.losses import CATEGORICAL_CROSSENTROPY, POISSON, LossSpec
@@ -55,7 +57,7 @@ def _as_finite(name: str, arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
             arr = np.ascontiguousarray(arr, dtype=dtype)
     # a finite sum proves every term finite (NaN and inf propagate) without a temporary array; only when the
     # sum overflows are the values checked one by one
-    if not np.isfinite(arr.sum()) and not np.isfinite(arr).all():
+    if not math.isfinite(arr.sum()) and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity (after conversion to {np.dtype(dtype)})")
     return arr
 

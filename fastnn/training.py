@@ -36,12 +36,21 @@ from fastnn.optim import SGD, Optimizer, get_optimizer
 
 
 def backend_module(backend: str):
-    """The module holding ``train_epochs``, ``dataset_loss`` and ``predict_rows`` for ``backend``."""
-    if backend == "numba":
-        from fastnn.kernels import train
-    else:
-        from fastnn.reference import train
-    return train
+    """The module holding ``train_epochs``, ``dataset_loss`` and ``predict_rows`` for ``backend``.
+
+    Imported on first use (the kernels load compiled code), then remembered.
+    """
+    module = _BACKEND_MODULES.get(backend)
+    if module is None:
+        if backend == "numba":
+            from fastnn.kernels import train as module
+        else:
+            from fastnn.reference import train as module
+        _BACKEND_MODULES[backend] = module
+    return module
+
+
+_BACKEND_MODULES: dict = {}
 
 
 def pick_build(function, backend: str, work: int):
@@ -120,7 +129,7 @@ def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, ve
 
 
 class FitBuffers(NamedTuple):
-    """Every array a fit needs besides the model's own: the contract's buffers, row orders, new optimizer state."""
+    """Every array a fit needs besides the model's own: the contract's buffers and the row orders."""
 
     grad: np.ndarray
     snapshot: np.ndarray
@@ -132,7 +141,6 @@ class FitBuffers(NamedTuple):
     dbuf_other: np.ndarray
     rowloss: np.ndarray
     perms: np.ndarray  #: (shuffle_rows * n,) int64: the row orders of one chunk of epochs
-    opt_state: list  #: [s1, s2], zeros (the model keeps them only when its optimizer changes)
 
 
 class BufferCache:
@@ -140,22 +148,22 @@ class BufferCache:
 
     Buffers of up to :data:`fastnn.config.REUSED_BUFFER_BYTES` are kept (every
     one is overwritten before it is read); this saves ~10 us per fit for the
-    small networks.  Optimizer state is always new.
+    small networks.
     """
 
     def __init__(self):
         self._key = None
-        self._kept: dict | None = None
+        self._kept: FitBuffers | None = None
 
     def allocate(self, layout: np.ndarray, dtype: np.dtype, n: int, batch: int, early_stopping: bool,
-                 shuffle_rows: int, n_opt_state: int) -> FitBuffers:
+                 shuffle_rows: int) -> FitBuffers:
         """The buffers of a fit of ``n`` rows in batches of ``batch``; MemoryError names the batch size."""
         rows = layout.tolist()
         p = rows[-1][contract.B_OFF] + rows[-1][contract.N_OUT]
         widths = [rows[0][contract.N_IN]] + [row[contract.N_OUT] for row in rows]
         key = (dtype, n, batch, early_stopping, shuffle_rows, tuple(widths))
         if key == self._key:
-            return FitBuffers(**self._kept, opt_state=_optimizer_state(p, dtype, n_opt_state))
+            return self._kept
         sizes = {
             "grad": (p, dtype),
             "snapshot": (contract.snapshot_size(p), dtype),  # two start-of-epoch slots: theta, s1, s2
@@ -169,22 +177,24 @@ class BufferCache:
             "perms": (shuffle_rows * n, np.int64),
         }
         try:
-            arrays = {name: np.empty(size, dtype) for name, (size, dtype) in sizes.items()}
-            opt_state = _optimizer_state(p, dtype, n_opt_state)
+            buffers = FitBuffers(**{name: np.empty(size, dtype) for name, (size, dtype) in sizes.items()})
         except MemoryError:
             total = sum(size * np.dtype(dtype).itemsize for size, dtype in sizes.values())
             raise MemoryError(
                 f"fit needs about {total / 2**20:.0f} MiB of buffers for batch_size={batch}; "
                 "the model is unchanged (try a smaller batch_size)"
             ) from None
-        if sum(a.nbytes for a in arrays.values()) <= config.REUSED_BUFFER_BYTES:
-            self._key, self._kept = key, arrays
-        return FitBuffers(**arrays, opt_state=opt_state)
+        if sum(a.nbytes for a in buffers) <= config.REUSED_BUFFER_BYTES:
+            self._key, self._kept = key, buffers
+        return buffers
 
 
-def _optimizer_state(p: int, dtype: np.dtype, n_state: int) -> list:
-    """[s1, s2]: ``n_state`` zero arrays of ``p`` values, the rest empty."""
-    state = [np.zeros(p, dtype) for _ in range(n_state)]
+def new_optimizer_state(n_params: int, dtype: np.dtype, n_state: int) -> list:
+    """A fresh optimizer state ``[s1, s2]``: ``n_state`` zero arrays of ``n_params`` values, the rest empty."""
+    try:
+        state = [np.zeros(n_params, dtype) for _ in range(n_state)]
+    except MemoryError:
+        raise MemoryError(f"the optimizer state needs {n_state} x {n_params} values; the model is unchanged") from None
     return state + [np.empty(0, dtype)] * (2 - n_state)
 
 

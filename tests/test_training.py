@@ -118,17 +118,14 @@ def test_first_chunk_is_one_call_for_small_fits_and_bounded_for_large_ones():
 def test_buffer_cache_reuses_small_buffers_only_for_the_same_shape():
     layout, _ = fastnn.contract.make_layout(3, [4, 1], [1, 0])
     cache = training.BufferCache()
-    first = cache.allocate(layout, np.dtype(np.float64), n=10, batch=5, early_stopping=False, shuffle_rows=2,
-                           n_opt_state=1)
-    again = cache.allocate(layout, np.dtype(np.float64), n=10, batch=5, early_stopping=False, shuffle_rows=2,
-                           n_opt_state=1)
+    first = cache.allocate(layout, np.dtype(np.float64), n=10, batch=5, early_stopping=False, shuffle_rows=2)
+    again = cache.allocate(layout, np.dtype(np.float64), n=10, batch=5, early_stopping=False, shuffle_rows=2)
     assert again.grad is first.grad and again.abuf is first.abuf
-    assert again.opt_state[0] is not first.opt_state[0]  # optimizer state is always new (zeros)
-    assert not np.any(again.opt_state[0])
-    other = cache.allocate(layout, np.dtype(np.float64), n=11, batch=5, early_stopping=False, shuffle_rows=2,
-                           n_opt_state=1)
+    other = cache.allocate(layout, np.dtype(np.float64), n=11, batch=5, early_stopping=False, shuffle_rows=2)
     assert other.grad is not first.grad
     assert first.snapshot.size == fastnn.contract.snapshot_size(first.grad.size)
+    state = training.new_optimizer_state(7, np.dtype(np.float32), 1)
+    assert [s.shape for s in state] == [(7,), (0,)] and not np.any(state[0]) and state[0].dtype == np.float32
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
