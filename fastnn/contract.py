@@ -16,8 +16,8 @@ shape (n_layers, 6) whose columns are:
   for a batch of ``batch_size`` rows live at ``abuf[batch_size * A_COL:]``).
 
 The Python-facing entry points of both backends take the fields of the
-named tuples below, in their order: a caller builds the tuple by keyword and
-splats it (``train_epochs(*fit_args, *chunk_args)``), and
+named tuples below, in their order: a caller builds the tuples by keyword once
+per fit and splats them (``train_epochs(*fit_args, *chunk_args)``), and
 :func:`require_parameters` checks at import time that each entry point's
 parameter list is exactly those fields, so an argument-order mistake cannot
 reach compiled code.  (Passing the tuples themselves into Numba would make
@@ -111,16 +111,20 @@ KERAS, SKLEARN = 0, 1
 #: Status codes returned by ``train_epochs``.
 OK, NON_FINITE, STOPPED_EARLY = range(3)
 
-#: Slots of the float64 loop state carried from one chunk of epochs to the next within a fit:
-#: early stopping (best monitored loss, epochs without improvement, best epoch) and the
-#: snapshot kept for a divergence (lowest finite training loss, the epoch whose start it
-#: was measured from, the optimizer step at that start, which of the two snapshot slots holds it).
-S_BEST, S_WAIT, S_BEST_EPOCH, S_KEPT_LOSS, S_KEPT_EPOCH, S_KEPT_STEP, S_KEPT_SLOT = range(7)
-N_STATE = 7
+#: Slots of the float64 loop state, one array for a whole fit.  Set by the caller before each call
+#: (a chunk of epochs): the index of the chunk's first epoch over the model's life (the decay
+#: schedule), how many epochs to run, the optimizer steps so far (Adam's t), and how many epochs of
+#: this fit came before (where this chunk's losses go).  Carried by the loop from chunk to chunk:
+#: early stopping (best monitored loss, epochs without improvement, best epoch) and the snapshot
+#: kept for a divergence (lowest finite training loss, the epoch whose start it was measured from,
+#: the optimizer step at that start, which of the two snapshot slots holds it).
+S_EPOCH0, S_N_EPOCHS, S_STEP0, S_DONE = range(4)
+S_BEST, S_WAIT, S_BEST_EPOCH, S_KEPT_LOSS, S_KEPT_EPOCH, S_KEPT_STEP, S_KEPT_SLOT = range(4, 11)
+N_STATE = 11
 
 
 def new_loop_state() -> np.ndarray:
-    """The loop state at the start of a fit: nothing best, nothing kept."""
+    """The loop state at the start of a fit: no epoch run, nothing best, nothing kept."""
     state = np.zeros(N_STATE, dtype=np.float64)
     state[S_BEST], state[S_BEST_EPOCH] = np.inf, -1.0
     state[S_KEPT_LOSS], state[S_KEPT_EPOCH] = np.inf, -1.0
@@ -175,15 +179,17 @@ class FitArgs(NamedTuple):
 
 
 class ChunkArgs(NamedTuple):
-    """What changes from one ``train_epochs`` call (a chunk of epochs) to the next."""
+    """What ``train_epochs`` reads and writes from chunk to chunk: the same arrays for a whole fit.
 
-    perms: np.ndarray  #: (n_epochs, n) int64 row orders, or (0, n) for the identity order
-    epoch0: int  #: index of the chunk's first epoch over the model's life (the decay schedule)
-    n_epochs: int  #: epochs to run
-    step0: int  #: optimizer steps (batches) so far: Adam's t
-    losses: np.ndarray  #: (n_epochs,) float64, receives each epoch's training loss
-    val_losses: np.ndarray  #: (n_epochs,) float64, receives each epoch's validation loss
-    state: np.ndarray  #: (N_STATE,) float64 loop state, carried from chunk to chunk
+    Before each call the caller writes the chunk's row orders into ``perms``
+    and its counters into ``state`` (``S_EPOCH0``, ``S_N_EPOCHS``,
+    ``S_STEP0``, ``S_DONE``), so one argument tuple serves every call.
+    """
+
+    perms: np.ndarray  #: (rows, n) int64: rows >= the chunk's epochs, each a row order; (0, n): identity order
+    losses: np.ndarray  #: (epochs of the fit,) float64: epoch e of a chunk writes losses[state[S_DONE] + e]
+    val_losses: np.ndarray  #: the same for the validation loss ((0,) without validation data)
+    state: np.ndarray  #: (N_STATE,) float64 loop state
 
 
 class LossGradArgs(NamedTuple):

@@ -393,16 +393,29 @@ class _EpochRunner:
         buf = net.buffers(batch_size, dtype)
         no_params = np.empty(0, dtype)
         adam = est.solver == "adam"
-        self.fit_args = contract.FitArgs(
+        # the learning rate (sgd schedules) and the row order change between epochs: written in place
+        self.hyper = contract.hyper_vector(
+            lr=est.learning_rate_init, momentum=0.0 if adam else est.momentum,
+            nesterov=False if adam else est.nesterovs_momentum, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon,
+            alpha=float(est.alpha),
+        )
+        self.order = np.empty((1, X.shape[0]), np.int64)
+        self.loss = np.empty(1)
+        self.state = contract.new_loop_state()
+        fit_args = contract.FitArgs(
             X=X, Y=Y, sw=sw, Xv=np.empty((0, X.shape[1]), dtype), Yv=np.empty((0, Y.shape[1]), dtype),
             theta=theta, layout=net.layout, opt_code=ADAM_CODE if adam else MOMENTUM_CODE,
-            hyper=None, s1=s1, s2=s2, loss_code=est._loss_code(), convention=contract.SKLEARN,
+            hyper=self.hyper, s1=s1, s2=s2, loss_code=est._loss_code(), convention=contract.SKLEARN,
             eps=dtype.type(np.finfo(dtype).eps), batch_size=batch_size, patience=-1, grad=np.empty(net.n_params, dtype),
             snapshot=no_params, best=no_params, xb=buf["xb"], yb=buf["yb"], swb=buf["swb"], abuf=buf["abuf"],
             dbuf=buf["dbuf"], dbuf_other=buf["dbuf_other"], rowloss=buf["rowloss"],
         )
-        self.no_order = np.empty((0, X.shape[0]), np.int64)
-        self.loss = np.empty(1)
+        self.args = {  # shuffled (the order written into self.order) and in order: one tuple each
+            shuffled: (*fit_args, *contract.ChunkArgs(
+                perms=self.order if shuffled else self.order[:0], losses=self.loss, val_losses=self.loss,
+                state=self.state))
+            for shuffled in (True, False)
+        }
         self.kernel = _train.train_epochs.pick(config.use_parallel(net.work(batch_size), fused=True))
         est.coefs_, est.intercepts_ = net.views(theta)
 
@@ -410,15 +423,12 @@ class _EpochRunner:
         """Run one epoch over the rows in ``order`` (None: 0..n-1); returns the epoch's loss."""
         est, solver = self.est, self.est._optimizer
         adam = est.solver == "adam"
-        hyper = contract.hyper_vector(
-            lr=solver.learning_rate_init if adam else solver.learning_rate,
-            momentum=0.0 if adam else est.momentum, nesterov=False if adam else est.nesterovs_momentum,
-            beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon, alpha=float(est.alpha),
-        )
-        perms = self.no_order if order is None else np.ascontiguousarray(order, dtype=np.int64).reshape(1, -1)
-        _, _, step = self.kernel(*self.fit_args._replace(hyper=hyper), *contract.ChunkArgs(
-            perms=perms, epoch0=0, n_epochs=1, step0=solver.t if adam else 0, losses=self.loss,
-            val_losses=self.loss, state=contract.new_loop_state()))
+        self.hyper[contract.H_LR] = solver.learning_rate_init if adam else solver.learning_rate
+        if order is not None:
+            self.order[0] = order
+        self.state[contract.S_N_EPOCHS] = 1
+        self.state[contract.S_STEP0] = solver.t if adam else 0
+        _, _, step = self.kernel(*self.args[order is not None])
         if adam:
             solver.t = int(step)
         return float(self.loss[0])

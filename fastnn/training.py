@@ -263,33 +263,35 @@ def _run(req: FitRequest, backend, theta, layout, opt_state, buf: FitBuffers, sh
     )
     state = contract.new_loop_state()
     perm_rows = buf.perms.reshape(-1, n)
+    losses = np.empty(epochs)
+    val_losses = np.empty(epochs if Xv.shape[0] else 0)
+    # one argument tuple for every chunk: between calls only the row orders and the counters in `state` change
+    loop_args = (*fit_args, *contract.ChunkArgs(perms=perm_rows, losses=losses, val_losses=val_losses, state=state))
     order = np.arange(n) if req.shuffle else None
     history = History()
     progress = Progress(req.verbose, epochs)
     chunk, status = first_chunk(backend, n, batch, layout.shape[0], work), contract.OK
     with InterruptGuard() as guard:
         while history.epochs < epochs and status == contract.OK and not guard.interrupted:
-            count = min(chunk, epochs - history.epochs)
+            done = history.epochs
+            count = min(chunk, epochs - done)
             if req.shuffle:
                 count = min(count, perm_rows.shape[0])
-                perms = perm_rows[:count]
-                for row in perms:  # rng.permutation(n) is arange(n) then shuffle: the same stream, in place
+                for row in perm_rows[:count]:  # rng.permutation(n) is arange(n) then shuffle: the same stream
                     row[...] = order
                     shuffle_rng.shuffle(row)
-            else:
-                perms = perm_rows[:0]
-            done = history.epochs
-            losses, val_losses = np.empty(count), np.empty(count)
+            state[contract.S_EPOCH0] = epoch0 + done
+            state[contract.S_N_EPOCHS] = count
+            state[contract.S_STEP0] = step
+            state[contract.S_DONE] = done
             started = time.perf_counter()
-            ran, status, step = train_epochs(*fit_args, *contract.ChunkArgs(
-                perms=perms, epoch0=epoch0 + done, n_epochs=count, step0=step, losses=losses,
-                val_losses=val_losses, state=state))
+            ran, status, step = train_epochs(*loop_args)
             elapsed = time.perf_counter() - started
             ran, step = int(ran), int(step)
             history.epochs = done + ran
-            history.loss += losses[:ran].tolist()
+            history.loss += losses[done:done + ran].tolist()
             if Xv.shape[0]:
-                history.val_loss += val_losses[:ran].tolist()
+                history.val_loss += val_losses[done:done + ran].tolist()
             history.lr += req.optimizer.lr_schedule(epoch0 + done, ran)
             progress.update(history, epoch0, done)
             if ran:
