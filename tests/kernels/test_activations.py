@@ -3,11 +3,7 @@
 activation_forward, activation_derivative and activation_backward for every
 registered activation: the returned array, a caller's ``out`` and in place.
 
-Tolerances: see ``fnn_helpers.assert_close`` (rounding-error bounds, by dtype).
-Each test runs under the "auto" selection and with the serial and the parallel
-build forced (the ``mode`` fixture, ``conftest.py``), in float32 and float64,
-on the shapes of ``fnn_helpers`` (1x1, odd sizes, 1-D arrays, and one shape
-above ``fastnn.config.PARALLEL_MIN_WORK``).
+How every test here runs (builds, dtypes, shapes, tolerances): ``tests/kernels/__init__.py``.
 """
 
 from __future__ import annotations

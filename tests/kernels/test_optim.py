@@ -4,11 +4,7 @@ sgd_update, momentum_update (plain and Nesterov) and adam_update, with and
 without weight decay: several in-place steps, param and the state arrays
 (velocity, m, v) evolve like the reference's.
 
-Tolerances: see ``fnn_helpers.assert_close`` (rounding-error bounds, by dtype).
-Each test runs under the "auto" selection and with the serial and the parallel
-build forced (the ``mode`` fixture, ``conftest.py``), in float32 and float64,
-on the shapes of ``fnn_helpers`` (1x1, odd sizes, 1-D arrays, and one shape
-above ``fastnn.config.PARALLEL_MIN_WORK``).
+How every test here runs (builds, dtypes, shapes, tolerances): ``tests/kernels/__init__.py``.
 """
 
 from __future__ import annotations
