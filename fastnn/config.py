@@ -67,6 +67,10 @@ UPDATE_CHUNK: int = 4096
 #: Ctrl-C, while the per-chunk Python cost vanishes (docs/design.md, "Knobs").
 CHUNK_SECONDS: float = 0.25
 
+#: Most epochs in one chunk: bounds the loss buffers of a fit (2 x 512 KiB) whatever ``epochs`` is;
+#: a chunk this long of the smallest networks still lasts milliseconds, against ~10 us per call.
+MAX_CHUNK_EPOCHS: int = 1 << 16
+
 #: Pessimistic cost model for the first chunk of a fit, before any epoch has been timed: seconds per
 #: multiply-add of a batch's forward pass (backward and update included), and per batch and layer for
 #: each backend.  Small fits thus run in one compiled call (measurements: docs/design.md, "Knobs").

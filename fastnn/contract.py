@@ -113,14 +113,14 @@ OK, NON_FINITE, STOPPED_EARLY = range(3)
 
 #: Slots of the float64 loop state, one array for a whole fit.  Set by the caller before each call
 #: (a chunk of epochs): the index of the chunk's first epoch over the model's life (the decay
-#: schedule), how many epochs to run, the optimizer steps so far (Adam's t), and how many epochs of
-#: this fit came before (where this chunk's losses go).  Carried by the loop from chunk to chunk:
+#: schedule), how many epochs to run, the optimizer steps so far (Adam's t).  Carried by the loop
+#: from chunk to chunk:
 #: early stopping (best monitored loss, epochs without improvement, best epoch) and the snapshot
 #: kept for a divergence (lowest finite training loss, the epoch whose start it was measured from,
 #: the optimizer step at that start, which of the two snapshot slots holds it).
-S_EPOCH0, S_N_EPOCHS, S_STEP0, S_DONE = range(4)
-S_BEST, S_WAIT, S_BEST_EPOCH, S_KEPT_LOSS, S_KEPT_EPOCH, S_KEPT_STEP, S_KEPT_SLOT = range(4, 11)
-N_STATE = 11
+S_EPOCH0, S_N_EPOCHS, S_STEP0 = range(3)
+S_BEST, S_WAIT, S_BEST_EPOCH, S_KEPT_LOSS, S_KEPT_EPOCH, S_KEPT_STEP, S_KEPT_SLOT = range(3, 10)
+N_STATE = 10
 
 
 def new_loop_state() -> np.ndarray:
@@ -183,11 +183,12 @@ class ChunkArgs(NamedTuple):
 
     Before each call the caller writes the chunk's row orders into ``perms``
     and its counters into ``state`` (``S_EPOCH0``, ``S_N_EPOCHS``,
-    ``S_STEP0``, ``S_DONE``), so one argument tuple serves every call.
+    ``S_STEP0``), and reads the chunk's losses afterwards, so one argument
+    tuple serves every call.
     """
 
     perms: np.ndarray  #: (rows, n) int64: rows >= the chunk's epochs, each a row order; (0, n): identity order
-    losses: np.ndarray  #: (epochs of the fit,) float64: epoch e of a chunk writes losses[state[S_DONE] + e]
+    losses: np.ndarray  #: (rows >= the chunk's epochs,) float64: epoch e of a chunk writes losses[e]
     val_losses: np.ndarray  #: the same for the validation loss ((0,) without validation data)
     state: np.ndarray  #: (N_STATE,) float64 loop state
 

@@ -141,6 +141,8 @@ class FitBuffers(NamedTuple):
     dbuf_other: np.ndarray
     rowloss: np.ndarray
     perms: np.ndarray  #: (shuffle_rows * n,) int64: the row orders of one chunk of epochs
+    losses: np.ndarray  #: (chunk_epochs,) float64: a chunk's training losses
+    val_losses: np.ndarray  #: (chunk_epochs,) float64 with validation data, else (0,)
 
 
 class BufferCache:
@@ -156,12 +158,12 @@ class BufferCache:
         self._kept: FitBuffers | None = None
 
     def allocate(self, layout: np.ndarray, dtype: np.dtype, n: int, batch: int, early_stopping: bool,
-                 shuffle_rows: int) -> FitBuffers:
+                 shuffle_rows: int, chunk_epochs: int, validation: bool) -> FitBuffers:
         """The buffers of a fit of ``n`` rows in batches of ``batch``; MemoryError names the batch size."""
         rows = layout.tolist()
         p = rows[-1][contract.B_OFF] + rows[-1][contract.N_OUT]
         widths = [rows[0][contract.N_IN]] + [row[contract.N_OUT] for row in rows]
-        key = (dtype, n, batch, early_stopping, shuffle_rows, tuple(widths))
+        key = (dtype, n, batch, early_stopping, shuffle_rows, chunk_epochs, validation, tuple(widths))
         if key == self._key:
             return self._kept
         sizes = {
@@ -175,6 +177,8 @@ class BufferCache:
             "dbuf_other": (batch * max(widths), dtype),
             "rowloss": (batch, np.float64),
             "perms": (shuffle_rows * n, np.int64),
+            "losses": (chunk_epochs, np.float64),
+            "val_losses": (chunk_epochs if validation else 0, np.float64),
         }
         try:
             buffers = FitBuffers(**{name: np.empty(size, dtype) for name, (size, dtype) in sizes.items()})
@@ -196,6 +200,11 @@ def new_optimizer_state(n_params: int, dtype: np.dtype, n_state: int) -> list:
     except MemoryError:
         raise MemoryError(f"the optimizer state needs {n_state} x {n_params} values; the model is unchanged") from None
     return state + [np.empty(0, dtype)] * (2 - n_state)
+
+
+def chunk_epochs(request: FitRequest) -> int:
+    """Most epochs one chunk of this fit can hold: the room of its loss buffers."""
+    return max(1, min(request.epochs, config.MAX_CHUNK_EPOCHS))
 
 
 def shuffle_rows_per_chunk(request: FitRequest) -> int:
@@ -263,8 +272,7 @@ def _run(req: FitRequest, backend, theta, layout, opt_state, buf: FitBuffers, sh
     )
     state = contract.new_loop_state()
     perm_rows = buf.perms.reshape(-1, n)
-    losses = np.empty(epochs)
-    val_losses = np.empty(epochs if Xv.shape[0] else 0)
+    losses, val_losses = buf.losses, buf.val_losses
     # one argument tuple for every chunk: between calls only the row orders and the counters in `state` change
     loop_args = (*fit_args, *contract.ChunkArgs(perms=perm_rows, losses=losses, val_losses=val_losses, state=state))
     order = np.arange(n) if req.shuffle else None
@@ -274,7 +282,7 @@ def _run(req: FitRequest, backend, theta, layout, opt_state, buf: FitBuffers, sh
     with InterruptGuard() as guard:
         while history.epochs < epochs and status == contract.OK and not guard.interrupted:
             done = history.epochs
-            count = min(chunk, epochs - done)
+            count = min(chunk, epochs - done, losses.shape[0])
             if req.shuffle:
                 count = min(count, perm_rows.shape[0])
                 for row in perm_rows[:count]:  # rng.permutation(n) is arange(n) then shuffle: the same stream
@@ -283,15 +291,14 @@ def _run(req: FitRequest, backend, theta, layout, opt_state, buf: FitBuffers, sh
             state[contract.S_EPOCH0] = epoch0 + done
             state[contract.S_N_EPOCHS] = count
             state[contract.S_STEP0] = step
-            state[contract.S_DONE] = done
             started = time.perf_counter()
             ran, status, step = train_epochs(*loop_args)
             elapsed = time.perf_counter() - started
             ran, step = int(ran), int(step)
             history.epochs = done + ran
-            history.loss += losses[done:done + ran].tolist()
+            history.loss += losses[:ran].tolist()
             if Xv.shape[0]:
-                history.val_loss += val_losses[done:done + ran].tolist()
+                history.val_loss += val_losses[:ran].tolist()
             history.lr += req.optimizer.lr_schedule(epoch0 + done, ran)
             progress.update(history, epoch0, done)
             if ran:

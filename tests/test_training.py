@@ -118,10 +118,13 @@ def test_first_chunk_is_one_call_for_small_fits_and_bounded_for_large_ones():
 def test_buffer_cache_reuses_small_buffers_only_for_the_same_shape():
     layout, _ = fastnn.contract.make_layout(3, [4, 1], [1, 0])
     cache = training.BufferCache()
-    first = cache.allocate(layout, np.dtype(np.float64), n=10, batch=5, early_stopping=False, shuffle_rows=2)
-    again = cache.allocate(layout, np.dtype(np.float64), n=10, batch=5, early_stopping=False, shuffle_rows=2)
+    first = cache.allocate(layout, np.dtype(np.float64), n=10, batch=5, early_stopping=False, shuffle_rows=2,
+                           chunk_epochs=3, validation=False)
+    again = cache.allocate(layout, np.dtype(np.float64), n=10, batch=5, early_stopping=False, shuffle_rows=2,
+                           chunk_epochs=3, validation=False)
     assert again.grad is first.grad and again.abuf is first.abuf
-    other = cache.allocate(layout, np.dtype(np.float64), n=11, batch=5, early_stopping=False, shuffle_rows=2)
+    other = cache.allocate(layout, np.dtype(np.float64), n=11, batch=5, early_stopping=False, shuffle_rows=2,
+                           chunk_epochs=3, validation=False)
     assert other.grad is not first.grad
     assert first.snapshot.size == fastnn.contract.snapshot_size(first.grad.size)
     state = training.new_optimizer_state(7, np.dtype(np.float32), 1)
@@ -275,3 +278,22 @@ def test_fit_continues_across_calls_like_one_fit():
         two.fit(X, Y, epochs=6, batch_size=7)  # keeps optimizer, state, lr schedule and shuffling stream
         assert all(np.array_equal(a, b) for a, b in zip(one.get_weights(), two.get_weights()))
 
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_chunk_boundaries_do_not_change_results(backend, monkeypatch):
+    """Chunks of at most MAX_CHUNK_EPOCHS epochs (the loss buffers' room): a fit cut into chunks of 3 epochs
+    gives the same weights and history as a fit in one chunk, shuffling, validation and Adam included."""
+    X, Y = make_data(n=30, d=3, k=2)
+
+    def fit():
+        model = Sequential([Dense(5, "tanh"), Dense(2)], input_dim=3, backend=backend, seed=3)
+        history = model.fit(X, Y, epochs=10, batch_size=7, optimizer=Adam(0.01), validation_data=(X[:9], Y[:9]))
+        return model, history
+
+    whole, whole_history = fit()
+    monkeypatch.setattr(fastnn.config, "MAX_CHUNK_EPOCHS", 3)
+    chunked, chunked_history = fit()
+    assert len(chunked_history.loss) == 10 and chunked_history.loss == whole_history.loss
+    assert chunked_history.val_loss == whole_history.val_loss and chunked.step == whole.step
+    assert all(np.array_equal(a, b) for a, b in zip(chunked.get_weights(), whole.get_weights()))

@@ -62,7 +62,7 @@ from fastnn.config import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, NARROW_MAX_WIDTH
 from fastnn.config import UPDATE_CHUNK as CHUNK
 from fastnn.contract import (
     A_COL, ACT, B_OFF, H_ALPHA, H_DECAY, H_LR, H_MIN_DELTA, H_WEIGHT_DECAY, KERAS, N_IN, N_OUT, NON_FINITE, OK,
-    S_BEST, S_BEST_EPOCH, S_DONE, S_EPOCH0, S_KEPT_EPOCH, S_KEPT_LOSS, S_KEPT_SLOT, S_KEPT_STEP, S_N_EPOCHS,
+    S_BEST, S_BEST_EPOCH, S_EPOCH0, S_KEPT_EPOCH, S_KEPT_LOSS, S_KEPT_SLOT, S_KEPT_STEP, S_N_EPOCHS,
     S_STEP0, S_WAIT, SKLEARN, STOPPED_EARLY, W_OFF, require_parameters,
 )
 from fastnn.kernels._jit import kernel, serial_kernel, variant
@@ -365,7 +365,6 @@ def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss
     epoch0 = np.int64(state[S_EPOCH0])
     n_epochs = np.int64(state[S_N_EPOCHS])
     step0 = np.int64(state[S_STEP0])
-    done = np.int64(state[S_DONE])  # this chunk's losses go to losses[done:]
     shuffle = perms.shape[0] > 0
     weighted = sw.shape[0] > 0
     no_rows = layout[0, :0]  # an empty int64 row order (no allocation: the narrow variant runs without NRT)
@@ -428,22 +427,22 @@ def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss
                 return e, NON_FINITE, np.int64(state[S_KEPT_STEP])
             restore_snapshot(theta, s1, s2, snapshot, running)
             return e, NON_FINITE, step_at_start
-        losses[done + e] = total / n
-        if convention == KERAS and (not have_kept or losses[done + e] < kept_loss):
-            kept_slot, kept_loss, have_kept = running, losses[done + e], True  # this epoch's start is kept: swap slots
+        losses[e] = total / n
+        if convention == KERAS and (not have_kept or losses[e] < kept_loss):
+            kept_slot, kept_loss, have_kept = running, losses[e], True  # this epoch's start is kept: swap slots
             state[S_KEPT_LOSS] = kept_loss
             state[S_KEPT_EPOCH] = epoch
             state[S_KEPT_STEP] = step_at_start
             state[S_KEPT_SLOT] = kept_slot
-        monitored = losses[done + e]
+        monitored = losses[e]
         if Xv.shape[0] > 0:
             if FEATURE_MAJOR:
-                val_losses[done + e] = fm_dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf)
+                val_losses[e] = fm_dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf)
                 gathered = False  # the validation batches used xb and yb
             else:
-                val_losses[done + e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf,
-                                                    rowloss)
-            monitored = val_losses[done + e]
+                val_losses[e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf,
+                                             rowloss)
+            monitored = val_losses[e]
         if patience >= 0:
             if monitored < state[S_BEST] - hyper[H_MIN_DELTA]:
                 state[S_BEST] = monitored

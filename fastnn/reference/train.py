@@ -17,7 +17,7 @@ import numpy as np
 
 from fastnn.contract import (
     ACT, B_OFF, H_ALPHA, H_BETA1, H_BETA2, H_DECAY, H_EPS, H_LR, H_MIN_DELTA, H_MOMENTUM, H_NESTEROV,
-    H_WEIGHT_DECAY, KERAS, N_IN, N_OUT, NON_FINITE, OK, S_BEST, S_BEST_EPOCH, S_DONE, S_EPOCH0, S_KEPT_EPOCH,
+    H_WEIGHT_DECAY, KERAS, N_IN, N_OUT, NON_FINITE, OK, S_BEST, S_BEST_EPOCH, S_EPOCH0, S_KEPT_EPOCH,
     S_KEPT_LOSS, S_KEPT_SLOT, S_KEPT_STEP, S_N_EPOCHS, S_STEP0, S_WAIT, SKLEARN, STOPPED_EARLY, W_OFF,
     require_parameters,
 )
@@ -219,7 +219,7 @@ def _restore(theta, s1, s2, snapshot, slot):
 def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss_code, convention, eps,
                   batch_size, patience, grad, snapshot, best, perms, losses, val_losses, state):
     n = X.shape[0]
-    epoch0, n_epochs, step, done = (int(state[i]) for i in (S_EPOCH0, S_N_EPOCHS, S_STEP0, S_DONE))
+    epoch0, n_epochs, step = (int(state[i]) for i in (S_EPOCH0, S_N_EPOCHS, S_STEP0))
     hyper = [float(h) for h in hyper]  # Python floats keep float32 math in float32 (NEP 50)
     keras = convention == KERAS
     for e in range(n_epochs):
@@ -250,14 +250,14 @@ def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss
                 return e, NON_FINITE, int(state[S_KEPT_STEP])
             _restore(theta, s1, s2, snapshot, running)
             return e, NON_FINITE, step_at_start
-        loss = losses[done + e] = total / n
+        loss = losses[e] = total / n
         if keras and (state[S_KEPT_EPOCH] < 0 or loss < state[S_KEPT_LOSS]):
             state[S_KEPT_LOSS], state[S_KEPT_EPOCH], state[S_KEPT_STEP], state[S_KEPT_SLOT] = (
                 loss, epoch, step_at_start, running)
         monitored = loss
         if Xv.shape[0] > 0:
-            monitored = val_losses[done + e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size,
-                                                            None, None, None, None)
+            monitored = val_losses[e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size,
+                                                     None, None, None, None)
         if patience >= 0:
             if monitored < state[S_BEST] - hyper[H_MIN_DELTA]:
                 state[S_BEST], state[S_WAIT], state[S_BEST_EPOCH] = monitored, 0, epoch
