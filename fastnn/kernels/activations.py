@@ -19,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from fastnn import _checks, config
-from fastnn.activations import EXP, IDENTITY, RELU, SIGMOID, TANH
+from fastnn.activations import EXP, IDENTITY, RELU, SIGMOID, SOFTMAX, TANH
 from fastnn.kernels._jit import kernel, serial_kernel
 
 
@@ -116,6 +116,53 @@ def activation_backward_row(a, grad_a, out, code):
             s += grad_a[j] * a[j]
         for j in range(k):
             out[j] = a[j] * (grad_a[j] - s)
+
+
+@serial_kernel
+def activate_block(z, nb, k, code):
+    """Apply activation ``code`` in place to ``z``, an (nb, k) row-major block stored flat.
+
+    Elementwise activations run over the whole block in one loop (one
+    branch per block, not per row: a row of a narrow layer is a handful of
+    elements); softmax runs per row, by index, without per-row array views.
+    """
+    if code != SOFTMAX:
+        activate_row(z, z, code)
+        return
+    zero = z.dtype.type(0.0)
+    for i in range(nb):
+        base = i * k
+        m = z[base]
+        for j in range(base + 1, base + k):
+            if z[j] > m:
+                m = z[j]
+        s = zero
+        for j in range(base, base + k):
+            e = np.exp(z[j] - m)
+            z[j] = e
+            s += e
+        for j in range(base, base + k):
+            z[j] = z[j] / s
+
+
+@serial_kernel
+def activation_backward_block(a, g, nb, k, code):
+    """Turn ``g`` (dL/da) into dL/dz in place; ``a`` and ``g`` are (nb, k) row-major blocks stored flat.
+
+    The block twin of :func:`activation_backward_row`: one loop over the
+    whole block for elementwise activations, softmax per row by index.
+    """
+    if code != SOFTMAX:
+        activation_backward_row(a, g, g, code)
+        return
+    zero = g.dtype.type(0.0)
+    for i in range(nb):
+        base = i * k
+        s = zero
+        for j in range(base, base + k):
+            s += g[j] * a[j]
+        for j in range(base, base + k):
+            g[j] = a[j] * (g[j] - s)
 
 
 # --------------------------------------------------------------------------

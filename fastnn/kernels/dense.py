@@ -56,6 +56,14 @@ def bias_activate_row(out_row, b, code):
 
 
 @serial_kernel
+def add_bias_rows(out, b):
+    """``out[i, :] += b`` for every row of the (nb, k) block ``out`` (2-D indexing: no per-row views)."""
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] += b[j]
+
+
+@serial_kernel
 def grad_w_row(x, delta, p, out_row):
     """Row ``p`` of ``x.T @ delta``: ``sum_i x[i, p] * delta[i, :]``, samples in order."""
     zero = out_row.dtype.type(0.0)

@@ -58,7 +58,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from fastnn.config import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, NARROW_MAX_WIDTH
+from fastnn.config import NARROW_MAX_WIDTH
 from fastnn.config import UPDATE_CHUNK as CHUNK
 from fastnn.contract import (
     A_COL, ACT, B_OFF, H_ALPHA, H_DECAY, H_LR, H_MIN_DELTA, H_WEIGHT_DECAY, KERAS, N_IN, N_OUT, NON_FINITE, OK,
@@ -66,24 +66,22 @@ from fastnn.contract import (
     S_STEP0, S_WAIT, SKLEARN, STOPPED_EARLY, W_OFF, require_parameters,
 )
 from fastnn.kernels._jit import kernel, serial_kernel, variant
-from fastnn.kernels.activations import activation_backward_row
-from fastnn.kernels.dense import (
-    bias_activate_row,
-    dense_forward_row,
-    grad_b_sum,
-    grad_w_row,
-    grad_x_row,
-    matmul_into,
-)
+from fastnn.kernels.activations import activate_block, activation_backward_block
+from fastnn.kernels.dense import add_bias_rows, grad_b_sum, matmul_into
 from fastnn.kernels.feature_major import fm_dataset_loss, fm_train_batch
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
 from fastnn.kernels.network import update_range
 from fastnn.losses import CATEGORICAL_CROSSENTROPY, MSE, POISSON
 
 
-@kernel
+@serial_kernel
 def forward_batch(x, theta, layout, abuf, batch_size):
-    """Forward pass of ``x`` (nb rows) through every layer; returns the output view (nb, k_last)."""
+    """Forward pass of ``x`` (nb rows) through every layer; returns the output view (nb, k_last).
+
+    Each layer is one BLAS product into its activation block, then one pass
+    adding the bias and one applying the activation over the whole block
+    (:func:`~fastnn.kernels.activations.activate_block`).
+    """
     nb = x.shape[0]
     inp = x
     for l in range(layout.shape[0]):
@@ -92,26 +90,25 @@ def forward_batch(x, theta, layout, abuf, batch_size):
         w = theta[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
         b = theta[layout[l, B_OFF]:layout[l, B_OFF] + k]
         start = batch_size * layout[l, A_COL]
-        out = abuf[start:start + nb * k].reshape((nb, k))
-        act = layout[l, ACT]
-        if d * k >= BLAS_MIN_WEIGHTS and nb >= BLAS_MIN_ROWS:
-            matmul_into(inp, w, out)  # BLAS, never inside a prange body
-            for i in prange(nb):
-                bias_activate_row(out[i], b, act)
-        else:
-            for i in prange(nb):
-                dense_forward_row(inp[i], w, b, out[i], act)
+        block = abuf[start:start + nb * k]
+        out = block.reshape((nb, k))
+        matmul_into(inp, w, out)
+        add_bias_rows(out, b)
+        activate_block(block, nb, k, layout[l, ACT])
         inp = out
     return inp
 
 
-@kernel
+@serial_kernel
 def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, output_is_da):
     """Back-propagate ``dbuf`` (nb rows) into ``grad``.
 
     ``dbuf`` holds dL/dz of the last layer, or dL/da when ``output_is_da``
     (MSE: the activation's derivative is applied here, at the same call site
-    as every hidden layer's, which keeps the compiled code smaller).
+    as every hidden layer's, which keeps the compiled code smaller).  Per
+    layer: the activation's derivative over the whole block, then
+    ``x.T @ delta`` and ``delta @ W.T`` through BLAS and the bias gradient
+    as column sums.
     """
     nb = x.shape[0]
     n_layers = layout.shape[0]
@@ -123,31 +120,17 @@ def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, o
         delta = cur[:nb * k].reshape((nb, k))
         if l < n_layers - 1 or output_is_da:  # cur holds dL/da of this layer: turn it into dL/dz
             a_start = batch_size * layout[l, A_COL]
-            a = abuf[a_start:a_start + nb * k].reshape((nb, k))
-            act = layout[l, ACT]
-            for i in prange(nb):
-                activation_backward_row(a[i], delta[i], delta[i], act)
+            activation_backward_block(abuf[a_start:a_start + nb * k], cur[:nb * k], nb, k, layout[l, ACT])
         if l == 0:
             inp = x
         else:
             p_start = batch_size * layout[l - 1, A_COL]
             inp = abuf[p_start:p_start + nb * d].reshape((nb, d))
-        blas = d * k >= BLAS_MIN_WEIGHTS and nb >= BLAS_MIN_ROWS
-        gw = grad[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
-        if blas:
-            matmul_into(inp.T, delta, gw)
-        else:
-            for p in prange(d):
-                grad_w_row(inp, delta, p, gw[p])
+        matmul_into(inp.T, delta, grad[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k)))
         grad_b_sum(delta, grad[layout[l, B_OFF]:layout[l, B_OFF] + k])
         if l > 0:
             w = theta[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
-            gx = other[:nb * d].reshape((nb, d))
-            if blas:
-                matmul_into(delta, w.T, gx)
-            else:
-                for i in prange(nb):
-                    grad_x_row(delta[i], w, gx[i])
+            matmul_into(delta, w.T, other[:nb * d].reshape((nb, d)))
             cur, other = other, cur
 
 
@@ -160,9 +143,12 @@ def update_segment(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay,
         update_range(theta, grad, s1, s2, opt_code, hyper, lr, step, weight_decay, lo, min(stop, lo + CHUNK))
 
 
-@kernel
+@serial_kernel
 def gather_rows(src, rows, start, out):
-    """``out[i] = src[rows[start + i]]`` for the nb rows of ``out`` (rows empty: identity order)."""
+    """``out[i] = src[rows[start + i]]`` for the nb rows of ``out`` (rows empty: identity order).
+
+    Inlined: its ``prange`` runs in parallel inside the parallel builds of the loops, serially otherwise.
+    """
     nb, width = out.shape
     for i in prange(nb):
         r = rows[start + i] if rows.shape[0] > 0 else start + i
@@ -170,15 +156,34 @@ def gather_rows(src, rows, start, out):
             out[i, j] = src[r, j]
 
 
+#: Independent partial sums of :func:`squared_weight_norm`: one chain per vector lane, so the sum
+#: vectorises without reassociation (a single chain is one add per 4 cycles).
+NORM_LANES = 16
+
+
 @serial_kernel
 def squared_weight_norm(theta, layout):
-    """Sum of squares of every weight matrix (not the biases), in float64."""
-    total = 0.0
+    """Sum of squares of every weight matrix (not the biases), in float64.
+
+    Element ``i`` of a layer goes to partial sum ``i % NORM_LANES``; the
+    partial sums are added in lane order at the end (a fixed order).
+    """
+    lanes = np.zeros(NORM_LANES, dtype=np.float64)
+    tail = 0.0
     for l in range(layout.shape[0]):
-        start = layout[l, W_OFF]
-        for i in range(start, start + layout[l, N_IN] * layout[l, N_OUT]):
-            total += np.float64(theta[i]) * np.float64(theta[i])
-    return total
+        w = theta[layout[l, W_OFF]:layout[l, W_OFF] + layout[l, N_IN] * layout[l, N_OUT]]
+        n_full = w.shape[0] - w.shape[0] % NORM_LANES
+        for i0 in range(0, n_full, NORM_LANES):
+            for j in range(NORM_LANES):
+                v = np.float64(w[i0 + j])
+                lanes[j] += v * v
+        for i in range(n_full, w.shape[0]):
+            v = np.float64(w[i])
+            tail += v * v
+    total = 0.0
+    for j in range(NORM_LANES):
+        total += lanes[j]
+    return total + tail
 
 
 @serial_kernel
@@ -204,16 +209,26 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
     """
     nb = x.shape[0]
     k_last = y.shape[1]
+    count = nb * k_last
     weighted = sw.shape[0] > 0
     out = forward_batch(x, theta, layout, abuf, batch_size)
-    for i in prange(nb):
-        r = loss_row_sum(out[i], y[i], loss_code, eps)
-        if convention == SKLEARN and loss_code == POISSON:
-            r += poisson_deviance_constant(y[i])
-        rowloss[i] = r * sw[i] if weighted else r
-    total = _sum_rows(rowloss[:nb])
-    weight_sum = _sum_rows(sw) if weighted else np.float64(nb)
-    delta = dbuf[:nb * k_last].reshape((nb, k_last))
+    p = out.reshape(count)  # the output and target blocks, flat: whole-block loops, no per-row views
+    yf = y.reshape(count)
+    sklearn_poisson = convention == SKLEARN and loss_code == POISSON
+    if weighted:
+        for i in range(nb):
+            r = loss_row_sum(p[i * k_last:(i + 1) * k_last], yf[i * k_last:(i + 1) * k_last], loss_code, eps)
+            if sklearn_poisson:
+                r += poisson_deviance_constant(yf[i * k_last:(i + 1) * k_last])
+            rowloss[i] = r * sw[i]
+        total = _sum_rows(rowloss[:nb])
+        weight_sum = _sum_rows(sw)
+    else:
+        total = loss_row_sum(p, yf, loss_code, eps)
+        if sklearn_poisson:
+            total += poisson_deviance_constant(yf)
+        weight_sum = np.float64(nb)
+    delta = dbuf[:count]
     t = theta.dtype.type
     if convention == SKLEARN:
         if loss_code == MSE:
@@ -224,18 +239,22 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
             value = -total / weight_sum
         value += 0.5 * alpha * squared_weight_norm(theta, layout) / weight_sum
         inv = 1.0 / weight_sum
-        for i in prange(nb):
-            scaled_difference_row(out[i], y[i], delta[i], t(sw[i] * inv) if weighted else t(inv))
+        if weighted:
+            for i in range(nb):
+                scale = t(sw[i] * inv)
+                for j in range(i * k_last, (i + 1) * k_last):
+                    delta[j] = scale * (p[j] - yf[j])
+        else:
+            scaled_difference_row(p, yf, delta, t(inv))
     else:
-        value = loss_from_sum(total, loss_code, nb, nb * k_last)
+        value = loss_from_sum(total, loss_code, nb, count)
         if loss_code == MSE:
-            scale = t(2.0) / t(nb * k_last)
+            scale = t(2.0) / t(count)
         elif loss_code == CATEGORICAL_CROSSENTROPY:
             scale = t(1.0) / t(nb)
         else:  # binary cross-entropy, Poisson
-            scale = t(1.0) / t(nb * k_last)
-        for i in prange(nb):
-            scaled_difference_row(out[i], y[i], delta[i], scale)
+            scale = t(1.0) / t(count)
+        scaled_difference_row(p, yf, delta, scale)
     # KERAS MSE: delta is dL/dp, and backward_batch applies the output activation's derivative
     backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size,
                    convention == KERAS and loss_code == MSE)
@@ -265,9 +284,7 @@ def dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, 
         gather_rows(X, no_rows, start, x)
         gather_rows(Y, no_rows, start, y)
         out = forward_batch(x, theta, layout, abuf, batch_size)
-        for i in prange(nb):
-            rowloss[i] = loss_row_sum(out[i], y[i], loss_code, eps)
-        total += _sum_rows(rowloss[:nb])
+        total += loss_row_sum(out.reshape(nb * k_last), y.reshape(nb * k_last), loss_code, eps)
     return loss_from_sum(total, loss_code, n, n * k_last)
 
 
