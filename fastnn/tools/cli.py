@@ -7,12 +7,15 @@
     fastnn demo --list
     fastnn compare [WORKLOAD ...] [--repeat N] [--threads N] [--json] [--with sklearn,torch]
     fastnn compare --list
+    fastnn compare --grid [SHAPE ...] [--repeat N] [--threads N] [--json] [--with sklearn,torch,threads,float64]
+    fastnn compare --grid --list
 
 (also ``python -m fastnn ...``).  Exit status: 0 on success, 2 on bad usage
 (unknown demo, bad option value, unwritable plots directory, matplotlib
 missing for ``--plots``), 130 when interrupted, 1 when stdout is closed early
 (``fastnn demo all | head``); ``compare`` also exits 1 when a workload's
-two backends disagree beyond the dtype's tolerance.  Usage errors are one line on
+two backends disagree beyond the dtype's tolerance, and ``compare --grid`` when a fastnn fit
+fails or diverges.  Usage errors are one line on
 stderr, without a traceback.
 
 Adding a subcommand: write ``_add_<name>_parser(subparsers)`` that adds its
@@ -178,7 +181,11 @@ def _add_compare_parser(subparsers) -> None:
     )
     parser.add_argument("names", nargs="*", metavar="WORKLOAD",
                         help=f"workloads to run: {', '.join(WORKLOADS)} (default: every available one)")
-    parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+    parser.add_argument("--list", action="store_true", help="list the workloads (with --grid: the shapes) and exit")
+    parser.add_argument("--grid", action="store_true",
+                        help="time fastnn on the realistic workload grid instead (fastnn/tools/grid.py: 26 shapes), "
+                             "against the GEMM, compiled-loop and compute floors; WORKLOAD arguments then select "
+                             "grid shapes by name or part of a name; --with takes sklearn, torch, threads, float64")
     parser.add_argument("--repeat", type=_positive_int, default=3, metavar="N",
                         help="alternating timed rounds per workload (default 3); times are medians")
     parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
@@ -204,6 +211,11 @@ def _run_compare_command(args) -> int:
     from fastnn.tools import compare
     from fastnn.tools.workloads import WORKLOADS
 
+    if args.grid and args.list:
+        from fastnn.tools.compare.grid_report import list_shapes
+
+        list_shapes()
+        return EXIT_OK
     if args.list:
         width = max(map(len, WORKLOADS))
         for name, w in WORKLOADS.items():
@@ -222,6 +234,10 @@ def _run_compare_command(args) -> int:
             raise UsageError(f"--threads: {exc}") from None
     extras = [e.strip() for e in args.extras.split(",") if e.strip()]
     try:
+        if args.grid:
+            from fastnn.tools.compare import grid
+
+            return grid.main(args.names, repeat=args.repeat, threads=args.threads, extras=extras, as_json=args.json)
         return compare.main(args.names, repeat=args.repeat, threads=args.threads, extras=extras,
                             as_json=args.json)
     except compare.CompareError as exc:

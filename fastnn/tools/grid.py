@@ -16,8 +16,8 @@ classifier has one output unit), batches of 16-512 including scikit-learn's
 ``"auto"`` (200), both dtypes and both APIs.  Epochs are chosen so that one
 fit takes a fraction of a second to a few seconds here.
 
-The same shape is trained by scikit-learn (:meth:`GridShape.sklearn_estimator`,
-the same parameters) and by PyTorch (same network, loss, optimizer, batches);
+The same shape is trained by scikit-learn (:meth:`GridShape.estimator` with
+``"sklearn"``, the same parameters) and by PyTorch (same network, loss, optimizer, batches);
 :meth:`GridShape.products` lists the matrix products one batch needs, from
 which the floors of :mod:`fastnn.tools.compare.grid` are timed or computed.
 """
@@ -203,6 +203,18 @@ class GridShape:
             if layer > 0:
                 out.append((b, u, d))
         return out
+
+    def products_by_role(self) -> list:
+        """:meth:`products` paired with what each computes, in the same order: ``(role, (m, k, n))``.
+
+        ``role`` is ``"forward"`` (``x @ W``), ``"weight_grad"`` (``x.T @
+        delta``) or ``"input_grad"`` (``delta @ W.T``); ``(m, k, n)`` are the
+        rows of the result, the inner dimension and the columns of the result.
+        """
+        roles = []
+        for layer in range(len(self.widths) - 1):
+            roles += ["forward", "weight_grad"] + (["input_grad"] if layer > 0 else [])
+        return list(zip(roles, self.products()))
 
     @property
     def batches_per_epoch(self) -> int:

@@ -61,6 +61,17 @@ The package's modules:
   alternating rounds, the agreement check, :func:`run_compare`.
 - :mod:`~fastnn.tools.compare.report`: the table, its footer, the JSON
   output and :func:`main`, the command.
+
+``fastnn compare --grid`` is a separate command on the realistic workload
+grid (:mod:`fastnn.tools.grid`): fastnn against the GEMM, compiled-loop and
+compute floors and, optionally, scikit-learn and PyTorch.  Its modules are
+imported only when it runs:
+
+- :mod:`~fastnn.tools.compare.grid`: the plan, the alternating rounds and
+  ``main``;
+- :mod:`~fastnn.tools.compare.grid_sides`: the timed sides and the floors;
+- :mod:`~fastnn.tools.compare.grid_report`: the table, the summary and the
+  footer.
 """
 
 from fastnn.tools.compare.fits import gemm_floor, run_float64, train_backend, warm_up
