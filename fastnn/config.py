@@ -42,19 +42,28 @@ VECTOR_FASTMATH: frozenset = frozenset({"reassoc", "contract"})
 #: (:mod:`fastnn.kernels.feature_major`); not a measured crossover (docs/design.md, "Knobs").
 NARROW_MAX_WIDTH: int = 16
 
+#: A training batch is cut into row blocks (each its own forward and backward pass and gradient slot,
+#: run side by side by the parallel build) only when its forward pass has at least this many
+#: multiply-adds; below, a parallel region's entry and the gradient sum cost more than they save
+#: (docs/design.md, "Knobs").
+ROW_BLOCK_MIN_MADDS: int = 1 << 21
+#: Fewest rows of a row block (BLAS loses efficiency on thinner blocks).
+ROW_BLOCK_MIN_ROWS: int = 32
+#: Most row blocks per batch: fixed, not the thread count, so results do not depend on the thread count.
+MAX_ROW_BLOCKS: int = 2
+
 #: Work size (roughly multiply-adds or elements touched) from which a kernel's ``parallel=True`` build
 #: is used; below it a parallel region's entry cost dominates (docs/design.md, "Knobs").
 PARALLEL_MIN_WORK: int = 1 << 16
 
 #: The same threshold for the fused training/inference loops, per batch (multiply-adds of one forward
-#: pass): serial below 2**26 until re-measured on an idle machine (docs/design.md, "Knobs").
-FUSED_PARALLEL_MIN_WORK: int = 1 << 26
+#: pass): the parallel build pays from where a training batch is cut into row blocks.
+FUSED_PARALLEL_MIN_WORK: int = ROW_BLOCK_MIN_MADDS
 
-#: The fused loops multiply a layer through BLAS when its weight matrix has at least this many entries
-#: and the batch at least :data:`BLAS_MIN_ROWS` rows; below, the row loops avoid the call's fixed cost
-#: (docs/design.md, "Knobs").
-BLAS_MIN_WEIGHTS: int = 1024
-BLAS_MIN_ROWS: int = 8
+#: Batches of fewer forward multiply-adds never reach OpenBLAS's own threading (it threads a product only
+#: above 4 * 65536 multiply-adds), so their fits leave the BLAS thread settings alone.
+BLAS_THREADING_MIN_MADDS: int = 1 << 18
+
 
 
 #: Elements per parallel chunk of an optimizer update (each ``prange`` iteration owns one chunk;
@@ -206,6 +215,38 @@ def threads(n: int) -> Iterator[None]:
         numba.set_num_threads(old)
 
 
+@contextlib.contextmanager
+def blas_single_threaded(active: bool = True) -> Iterator[None]:
+    """Run a block with every BLAS library at one thread, then restore each library's count.
+
+    The fused training loops own the threads: their parallel build runs the
+    row blocks of a batch side by side, each calling BLAS on one thread.
+    BLAS's own threads would oversubscribe the cores, and OpenBLAS's spin
+    after each call (docs/design.md, "Threads").  ``active=False`` does
+    nothing (fits too small to reach BLAS threading skip the calls).
+    """
+    if not active:
+        yield
+        return
+    libraries = _blas_libraries()
+    old = [lib.num_threads for lib in libraries]
+    for lib in libraries:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libraries, old):
+            lib.set_num_threads(n)
+
+
+def _blas_libraries() -> list:
+    """threadpoolctl's controllers of the loaded BLAS libraries (cached with the controller)."""
+    controller = _blas_controller()
+    if len(_controller_cache) < 3:
+        _controller_cache.append(controller.select(user_api="blas").lib_controllers)
+    return _controller_cache[2]
+
+
 _controller_cache: list = []
 
 
@@ -220,7 +261,7 @@ def _blas_controller():
 
     if not _controller_cache or _controller_cache[0] != len(sys.modules):
         controller = ThreadpoolController()
-        _controller_cache[:] = [len(sys.modules), controller]
+        _controller_cache[:] = [len(sys.modules), controller]  # (the BLAS controllers, once selected, follow)
     return _controller_cache[1]
 
 

@@ -77,6 +77,22 @@ def madds_per_row(layout: np.ndarray) -> int:
     return sum(row[N_IN] * row[N_OUT] for row in layout.tolist())  # Python ints: ~5x faster than NumPy here
 
 
+def row_blocks(batch_size: int, layout: np.ndarray) -> int:
+    """Gradient slots of a training batch: the row blocks the compiled step cuts each batch into.
+
+    One unless a batch's forward pass has :data:`fastnn.config.ROW_BLOCK_MIN_MADDS`
+    multiply-adds; then up to :data:`fastnn.config.MAX_ROW_BLOCKS` blocks of at
+    least :data:`fastnn.config.ROW_BLOCK_MIN_ROWS` rows.  The compiled step's
+    ``grad`` holds this many slots of P values.  It depends on the batch and the
+    network only, never on the thread count.
+    """
+    from fastnn import config
+
+    if batch_size * madds_per_row(layout) < config.ROW_BLOCK_MIN_MADDS:
+        return 1
+    return max(1, min(config.MAX_ROW_BLOCKS, batch_size // config.ROW_BLOCK_MIN_ROWS))
+
+
 # ---------------------------------------------------------------------------
 # hyper-parameters: one float64 vector, read by slot
 # ---------------------------------------------------------------------------

@@ -284,7 +284,9 @@ class Sequential:
         self.build(request.X.shape[1])
         buffers = self._buffers.allocate(self._layout, self.dtype, request.X.shape[0], request.batch_size,
                                          patience is not None, training.shuffle_rows_per_chunk(request),
-                                         training.chunk_epochs(request), request.Xv.shape[0] > 0)
+                                         training.chunk_epochs(request), request.Xv.shape[0] > 0,
+                                         contract.row_blocks(request.batch_size, self._layout)
+                                         if self.backend == "numba" else 1)
         if request.optimizer != self.optimizer:  # new settings: a fresh optimizer state
             self._opt_state = training.new_optimizer_state(self.n_params, self.dtype, request.optimizer.n_state)
         self.optimizer, self.loss = request.optimizer, request.spec.name

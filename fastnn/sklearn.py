@@ -406,7 +406,8 @@ class _EpochRunner:
             X=X, Y=Y, sw=sw, Xv=np.empty((0, X.shape[1]), dtype), Yv=np.empty((0, Y.shape[1]), dtype),
             theta=theta, layout=net.layout, opt_code=ADAM_CODE if adam else MOMENTUM_CODE,
             hyper=self.hyper, s1=s1, s2=s2, loss_code=est._loss_code(), convention=contract.SKLEARN,
-            eps=dtype.type(np.finfo(dtype).eps), batch_size=batch_size, patience=-1, grad=np.empty(net.n_params, dtype),
+            eps=dtype.type(np.finfo(dtype).eps), batch_size=batch_size, patience=-1,
+            grad=np.empty(contract.row_blocks(batch_size, net.layout) * net.n_params, dtype),
             snapshot=no_params, best=no_params, xb=buf["xb"], yb=buf["yb"], swb=buf["swb"], abuf=buf["abuf"],
             dbuf=buf["dbuf"], dbuf_other=buf["dbuf_other"], rowloss=buf["rowloss"],
         )
@@ -417,6 +418,7 @@ class _EpochRunner:
             for shuffled in (True, False)
         }
         self.kernel = _train.train_epochs.pick(config.use_parallel(net.work(batch_size), fused=True))
+        self.blas_threads_matter = net.work(batch_size) >= config.BLAS_THREADING_MIN_MADDS
         est.coefs_, est.intercepts_ = net.views(theta)
 
     def __call__(self, order) -> float:
@@ -428,7 +430,8 @@ class _EpochRunner:
             self.order[0] = order
         self.state[contract.S_N_EPOCHS] = 1
         self.state[contract.S_STEP0] = solver.t if adam else 0
-        _, _, step = self.kernel(*self.args[order is not None])
+        with config.blas_single_threaded(self.blas_threads_matter):  # the loop's own threads run its row blocks
+            _, _, step = self.kernel(*self.args[order is not None])
         if adam:
             solver.t = int(step)
         return float(self.loss[0])

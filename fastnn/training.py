@@ -158,16 +158,19 @@ class BufferCache:
         self._kept: FitBuffers | None = None
 
     def allocate(self, layout: np.ndarray, dtype: np.dtype, n: int, batch: int, early_stopping: bool,
-                 shuffle_rows: int, chunk_epochs: int, validation: bool) -> FitBuffers:
-        """The buffers of a fit of ``n`` rows in batches of ``batch``; MemoryError names the batch size."""
+                 shuffle_rows: int, chunk_epochs: int, validation: bool, grad_slots: int = 1) -> FitBuffers:
+        """The buffers of a fit of ``n`` rows in batches of ``batch``; MemoryError names the batch size.
+
+        ``grad_slots``: gradient slots of the compiled step (:func:`fastnn.contract.row_blocks`).
+        """
         rows = layout.tolist()
         p = rows[-1][contract.B_OFF] + rows[-1][contract.N_OUT]
         widths = [rows[0][contract.N_IN]] + [row[contract.N_OUT] for row in rows]
-        key = (dtype, n, batch, early_stopping, shuffle_rows, chunk_epochs, validation, tuple(widths))
+        key = (dtype, n, batch, early_stopping, shuffle_rows, chunk_epochs, validation, tuple(widths), grad_slots)
         if key == self._key:
             return self._kept
         sizes = {
-            "grad": (p, dtype),
+            "grad": (grad_slots * p, dtype),
             "snapshot": (contract.snapshot_size(p), dtype),  # two start-of-epoch slots: theta, s1, s2
             "best": (p if early_stopping else 0, dtype),
             "xb": (batch * widths[0], dtype),
@@ -247,7 +250,9 @@ def run_fit(request: FitRequest, backend: str, theta: np.ndarray, layout: np.nda
     (the decay schedule and Adam's step continue from them).
     """
     context = config.threads(request.threads) if request.threads is not None else contextlib.nullcontext()
-    with context:
+    blas_threads_matter = backend == "numba" and (
+        request.batch_size * contract.madds_per_row(layout) >= config.BLAS_THREADING_MIN_MADDS)
+    with context, config.blas_single_threaded(blas_threads_matter):
         return _run(request, backend, theta, layout, opt_state, buffers, shuffle_rng, epochs_trained, step)
 
 

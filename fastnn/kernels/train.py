@@ -58,7 +58,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from fastnn.config import NARROW_MAX_WIDTH
+from fastnn.config import NARROW_MAX_WIDTH, ROW_BLOCK_MIN_ROWS
 from fastnn.config import UPDATE_CHUNK as CHUNK
 from fastnn.contract import (
     A_COL, ACT, B_OFF, H_ALPHA, H_DECAY, H_LR, H_MIN_DELTA, H_WEIGHT_DECAY, KERAS, N_IN, N_OUT, NON_FINITE, OK,
@@ -75,12 +75,15 @@ from fastnn.losses import CATEGORICAL_CROSSENTROPY, MSE, POISSON
 
 
 @serial_kernel
-def forward_batch(x, theta, layout, abuf, batch_size):
+def forward_batch(x, theta, layout, abuf, batch_size, row0):
     """Forward pass of ``x`` (nb rows) through every layer; returns the output view (nb, k_last).
 
-    Each layer is one BLAS product into its activation block, then one pass
-    adding the bias and one applying the activation over the whole block
-    (:func:`~fastnn.kernels.activations.activate_block`).
+    ``x`` holds rows ``row0..row0 + nb - 1`` of a batch: layer ``l``'s
+    outputs land in those rows of its activation block,
+    ``abuf[batch_size * A_COL + row0 * k:]`` (so row blocks of one batch can
+    run side by side).  Each layer is one BLAS product into its activation
+    block, then one pass adding the bias and one applying the activation over
+    the whole block (:func:`~fastnn.kernels.activations.activate_block`).
     """
     nb = x.shape[0]
     inp = x
@@ -89,7 +92,7 @@ def forward_batch(x, theta, layout, abuf, batch_size):
         k = layout[l, N_OUT]
         w = theta[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
         b = theta[layout[l, B_OFF]:layout[l, B_OFF] + k]
-        start = batch_size * layout[l, A_COL]
+        start = batch_size * layout[l, A_COL] + row0 * k
         block = abuf[start:start + nb * k]
         out = block.reshape((nb, k))
         matmul_into(inp, w, out)
@@ -100,8 +103,8 @@ def forward_batch(x, theta, layout, abuf, batch_size):
 
 
 @serial_kernel
-def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, output_is_da):
-    """Back-propagate ``dbuf`` (nb rows) into ``grad``.
+def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, row0, output_is_da):
+    """Back-propagate ``dbuf`` (nb rows: rows ``row0..`` of the batch, see :func:`forward_batch`) into ``grad``.
 
     ``dbuf`` holds dL/dz of the last layer, or dL/da when ``output_is_da``
     (MSE: the activation's derivative is applied here, at the same call site
@@ -119,12 +122,12 @@ def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, o
         k = layout[l, N_OUT]
         delta = cur[:nb * k].reshape((nb, k))
         if l < n_layers - 1 or output_is_da:  # cur holds dL/da of this layer: turn it into dL/dz
-            a_start = batch_size * layout[l, A_COL]
+            a_start = batch_size * layout[l, A_COL] + row0 * k
             activation_backward_block(abuf[a_start:a_start + nb * k], cur[:nb * k], nb, k, layout[l, ACT])
         if l == 0:
             inp = x
         else:
-            p_start = batch_size * layout[l - 1, A_COL]
+            p_start = batch_size * layout[l - 1, A_COL] + row0 * d
             inp = abuf[p_start:p_start + nb * d].reshape((nb, d))
         matmul_into(inp.T, delta, grad[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k)))
         grad_b_sum(delta, grad[layout[l, B_OFF]:layout[l, B_OFF] + k])
@@ -188,6 +191,73 @@ def poisson_deviance_constant(y):
 
 
 @kernel
+def sum_gradient_slots(grad, n_params, n_blocks):
+    """``grad[:P] = slot 0 + slot 1 + ...`` in block order (parallel over chunks of parameters)."""
+    n_chunks = (n_params + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks):
+        lo = c * CHUNK
+        hi = min(n_params, lo + CHUNK)
+        acc = grad[lo:hi]
+        for b in range(1, n_blocks):
+            part = grad[b * n_params + lo:b * n_params + hi]
+            for i in range(hi - lo):
+                acc[i] += part[i]
+
+
+@serial_kernel
+def max_width(layout):
+    """The widest layer input or output of a network (the row stride of the delta buffers' row blocks)."""
+    width = layout[0, N_IN]
+    for l in range(layout.shape[0]):
+        width = max(width, layout[l, N_OUT])
+    return width
+
+
+@serial_kernel
+def block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, abuf, dbuf, dbuf_other, rowloss,
+                    batch_size, row0, scale, inv_weight_sum):
+    """Forward, loss, output delta and backward of one row block of a batch; returns its float64 loss sum.
+
+    The block is rows ``row0..row0 + nb - 1`` of the batch (``x``, ``y``,
+    ``sw`` are its rows; ``dbuf``/``dbuf_other`` its own scratch).  Its
+    weight gradients go to ``grad`` (its own gradient slot).  The sum is
+    the sample-weighted sum of the per-element losses (the weighted rows'
+    terms are also written to ``rowloss[row0:]``); ``scale`` turns ``p - y``
+    into the output delta; weighted rows use ``sw_i * inv_weight_sum`` instead
+    (the SKLEARN convention, the only one with sample weights).
+    """
+    nb = x.shape[0]
+    k_last = y.shape[1]
+    count = nb * k_last
+    weighted = sw.shape[0] > 0
+    out = forward_batch(x, theta, layout, abuf, batch_size, row0)
+    p = out.reshape(count)  # the output and target blocks, flat: whole-block loops, no per-row views
+    yf = y.reshape(count)
+    sklearn_poisson = convention == SKLEARN and loss_code == POISSON
+    delta = dbuf[:count]
+    if weighted:
+        t = theta.dtype.type
+        for i in range(nb):
+            r = loss_row_sum(p[i * k_last:(i + 1) * k_last], yf[i * k_last:(i + 1) * k_last], loss_code, eps)
+            if sklearn_poisson:
+                r += poisson_deviance_constant(yf[i * k_last:(i + 1) * k_last])
+            rowloss[row0 + i] = r * sw[i]
+            row_scale = t(sw[i] * inv_weight_sum)
+            for j in range(i * k_last, (i + 1) * k_last):
+                delta[j] = row_scale * (p[j] - yf[j])
+        total = _sum_rows(rowloss[row0:row0 + nb])
+    else:
+        total = loss_row_sum(p, yf, loss_code, eps)
+        if sklearn_poisson:
+            total += poisson_deviance_constant(yf)
+        scaled_difference_row(p, yf, delta, scale)  # dL/dp (MSE) or, fused, dL/dz (cross-entropy, Poisson)
+    # KERAS MSE: delta is dL/dp, and backward_batch applies the output activation's derivative
+    backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, row0,
+                   convention == KERAS and loss_code == MSE)
+    return total
+
+
+@kernel
 def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha, eps,
                     abuf, dbuf, dbuf_other, rowloss, batch_size):
     """Loss of one batch (float64, before any update) and its gradient into ``grad`` (L2 term included).
@@ -195,30 +265,49 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
     ``sw`` holds the batch's sample weights, or is empty for unit weights.
     Returns ``(loss, weight_sum)``; ``weight_sum`` is ``sum(sw)`` (or the
     batch size), by which the SKLEARN convention divides its L2 term.
+
+    ``grad`` holds ``n_blocks`` gradient slots of P values (the caller
+    sizes it with :func:`fastnn.contract.row_blocks`); the batch is cut into
+    that many row blocks (fewer for a short last batch, at least
+    :data:`fastnn.config.ROW_BLOCK_MIN_ROWS` rows each), each block runs its
+    whole forward and backward pass on its own rows (in parallel in the
+    parallel build, one BLAS thread each) into its own slot, and the slots
+    are summed into ``grad[:P]`` in block order.  The cut depends on the batch
+    and ``grad`` only, never on the thread count, so results do not either.
     """
     nb = x.shape[0]
     k_last = y.shape[1]
-    count = nb * k_last
+    n_params = theta.shape[0]
     weighted = sw.shape[0] > 0
-    out = forward_batch(x, theta, layout, abuf, batch_size)
-    p = out.reshape(count)  # the output and target blocks, flat: whole-block loops, no per-row views
-    yf = y.reshape(count)
-    sklearn_poisson = convention == SKLEARN and loss_code == POISSON
-    if weighted:
-        for i in range(nb):
-            r = loss_row_sum(p[i * k_last:(i + 1) * k_last], yf[i * k_last:(i + 1) * k_last], loss_code, eps)
-            if sklearn_poisson:
-                r += poisson_deviance_constant(yf[i * k_last:(i + 1) * k_last])
-            rowloss[i] = r * sw[i]
-        total = _sum_rows(rowloss[:nb])
-        weight_sum = _sum_rows(sw)
-    else:
-        total = loss_row_sum(p, yf, loss_code, eps)
-        if sklearn_poisson:
-            total += poisson_deviance_constant(yf)
-        weight_sum = np.float64(nb)
-    delta = dbuf[:count]
+    n_blocks = max(1, min(grad.shape[0] // n_params, nb // ROW_BLOCK_MIN_ROWS))
+    weight_sum = _sum_rows(sw) if weighted else np.float64(nb)
     t = theta.dtype.type
+    inv_weight_sum = 1.0 / weight_sum
+    if convention == SKLEARN:
+        scale = t(inv_weight_sum)
+    elif loss_code == MSE:
+        scale = t(2.0) / t(nb * k_last)
+    elif loss_code == CATEGORICAL_CROSSENTROPY:
+        scale = t(1.0) / t(nb)
+    else:  # binary cross-entropy, Poisson
+        scale = t(1.0) / t(nb * k_last)
+    if n_blocks == 1:
+        total = block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, abuf, dbuf, dbuf_other,
+                                rowloss, batch_size, 0, scale, inv_weight_sum)
+    else:
+        width = max_width(layout)
+        for c in prange(n_blocks):
+            r0 = c * nb // n_blocks
+            r1 = (c + 1) * nb // n_blocks
+            # (a weighted block's row terms sit in rowloss[r0:r1]; they are summed before r0 takes the block's sum)
+            rowloss[r0] = block_loss_grad(x[r0:r1], y[r0:r1], sw[r0:r1] if weighted else sw, theta,
+                                          grad[c * n_params:(c + 1) * n_params], layout, loss_code, convention, eps,
+                                          abuf, dbuf[r0 * width:r1 * width], dbuf_other[r0 * width:r1 * width],
+                                          rowloss, batch_size, r0, scale, inv_weight_sum)
+        total = 0.0
+        for c in range(n_blocks):
+            total += rowloss[c * nb // n_blocks]
+        sum_gradient_slots(grad, n_params, n_blocks)
     if convention == SKLEARN:
         if loss_code == MSE:
             value = 0.5 * total / (weight_sum * k_last)
@@ -227,27 +316,7 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
         else:
             value = -total / weight_sum
         value += 0.5 * alpha * squared_weight_norm(theta, layout) / weight_sum
-        inv = 1.0 / weight_sum
-        if weighted:
-            for i in range(nb):
-                scale = t(sw[i] * inv)
-                for j in range(i * k_last, (i + 1) * k_last):
-                    delta[j] = scale * (p[j] - yf[j])
-        else:
-            scaled_difference_row(p, yf, delta, t(inv))
-    else:
-        value = loss_from_sum(total, loss_code, nb, count)
-        if loss_code == MSE:
-            scale = t(2.0) / t(count)
-        elif loss_code == CATEGORICAL_CROSSENTROPY:
-            scale = t(1.0) / t(nb)
-        else:  # binary cross-entropy, Poisson
-            scale = t(1.0) / t(count)
-        scaled_difference_row(p, yf, delta, scale)
-    # KERAS MSE: delta is dL/dp, and backward_batch applies the output activation's derivative
-    backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size,
-                   convention == KERAS and loss_code == MSE)
-    if convention == SKLEARN:  # the gradient of the L2 term that value includes: alpha W / sum(sw)
+        # the gradient of the L2 term that value includes: alpha W / sum(sw)
         decay = t(alpha / weight_sum)
         for l in range(layout.shape[0]):
             start = layout[l, W_OFF]
@@ -256,6 +325,8 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
             w = theta[start:stop]
             for i in range(stop - start):
                 g[i] += decay * w[i]
+    else:
+        value = loss_from_sum(total, loss_code, nb, nb * k_last)
     return value, weight_sum
 
 
@@ -272,7 +343,7 @@ def dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, 
         y = yb[:nb * k_last].reshape((nb, k_last))
         gather_rows(X, no_rows, start, x)
         gather_rows(Y, no_rows, start, y)
-        out = forward_batch(x, theta, layout, abuf, batch_size)
+        out = forward_batch(x, theta, layout, abuf, batch_size, 0)
         total += loss_row_sum(out.reshape(nb * k_last), y.reshape(nb * k_last), loss_code, eps)
     return loss_from_sum(total, loss_code, n, n * k_last)
 
@@ -287,7 +358,7 @@ def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
         nb = min(batch_size, n - start)
         x = xb[:nb * d0].reshape((nb, d0))
         gather_rows(X, no_rows, start, x)
-        res = forward_batch(x, theta, layout, abuf, batch_size)
+        res = forward_batch(x, theta, layout, abuf, batch_size, 0)
         for i in prange(nb):
             for j in range(k_last):
                 out[start + i, j] = res[i, j]
