@@ -257,6 +257,7 @@ def _blas_controller():
     libraries it finds arrive with Python imports, so the module count is a
     cheap staleness check.
     """
+    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS the compiled kernels call: loaded before it is listed)
     from threadpoolctl import ThreadpoolController
 
     if not _controller_cache or _controller_cache[0] != len(sys.modules):
