@@ -56,7 +56,6 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
     from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
-    from sklearn.utils import shuffle as _shuffle
     from sklearn.utils._param_validation import Interval
     from sklearn.utils.validation import validate_data
 except ImportError as exc:  # pragma: no cover - exercised without scikit-learn installed
@@ -114,6 +113,18 @@ class _Network:
 
     def work(self, batch) -> int:
         return batch * contract.madds_per_row(self.layout)
+
+
+def _permuted(order: np.ndarray, random_state) -> np.ndarray:
+    """``order`` permuted as ``sklearn.utils.shuffle(order, random_state=random_state)`` permutes it.
+
+    The same draw (``random_state.shuffle`` of ``arange(n)``, then indexing),
+    without ``shuffle``'s parameter validation and container checks, which
+    cost ~230 us per epoch (measured on 1,000 rows: a third of a small fit).
+    """
+    indices = np.arange(order.shape[0])
+    random_state.shuffle(indices)
+    return order[indices]
 
 
 def _check_numeric_targets(y):
@@ -253,7 +264,7 @@ class _FastnnMLP:
         try:
             for _ in range(1 if incremental else self.max_iter):
                 if self.shuffle:  # a permutation of the previous order, drawn from the estimator's generator
-                    order = _shuffle(order, random_state=self._random_state)
+                    order = _permuted(order, self._random_state)
                 self._end_epoch(run_epoch(order if self.shuffle else None), n_samples, validation)
                 if self._no_improvement_count > self.n_iter_no_change and self._on_plateau(validation):
                     break
