@@ -47,6 +47,12 @@ NARROW_MAX_WIDTH: int = 16
 #: multiply-adds; below, a parallel region's entry and the gradient sum cost more than they save
 #: (docs/design.md, "Knobs").
 ROW_BLOCK_MIN_MADDS: int = 1 << 21
+#: A product of the training step with at least this many multiply-adds is split by columns of its
+#: result into COLUMN_PARTS parts of at least COLUMN_PART_MIN columns, run side by side by the parallel
+#: builds (each thread one part of the weights: nothing packed twice, no partial sums).
+COLUMN_SPLIT_MIN_MADDS: int = 1 << 22
+COLUMN_PARTS: int = 2
+COLUMN_PART_MIN: int = 32
 #: Fewest rows of a row block (BLAS loses efficiency on thinner blocks).
 ROW_BLOCK_MIN_ROWS: int = 32
 #: Most row blocks per batch: fixed, not the thread count, so results do not depend on the thread count.

@@ -67,7 +67,8 @@ from fastnn.contract import (
 )
 from fastnn.kernels._jit import kernel, serial_kernel, variant, vector_kernel
 from fastnn.kernels.activations import activate_block, activation_backward_block
-from fastnn.kernels.dense import add_bias_rows, grad_b_sum, matmul_into
+from fastnn.kernels.blas import product_forward, product_input_grad, product_weight_grad
+from fastnn.kernels.dense import add_bias_rows, grad_b_sum
 from fastnn.kernels.feature_major import fm_dataset_loss, fm_train_batch
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
 from fastnn.kernels.network import update_range
@@ -95,7 +96,7 @@ def forward_batch(x, theta, layout, abuf, batch_size, row0):
         start = batch_size * layout[l, A_COL] + row0 * k
         block = abuf[start:start + nb * k]
         out = block.reshape((nb, k))
-        matmul_into(inp, w, out)
+        product_forward(inp, w, out)
         add_bias_rows(out, b)
         activate_block(block, nb, k, layout[l, ACT])
         inp = out
@@ -129,11 +130,11 @@ def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, r
         else:
             p_start = batch_size * layout[l - 1, A_COL] + row0 * d
             inp = abuf[p_start:p_start + nb * d].reshape((nb, d))
-        matmul_into(inp.T, delta, grad[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k)))
+        product_weight_grad(inp, delta, grad[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k)))
         grad_b_sum(delta, grad[layout[l, B_OFF]:layout[l, B_OFF] + k])
         if l > 0:
             w = theta[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
-            matmul_into(delta, w.T, other[:nb * d].reshape((nb, d)))
+            product_input_grad(delta, w, other[:nb * d].reshape((nb, d)))
             cur, other = other, cur
 
 
@@ -202,6 +203,18 @@ def sum_gradient_slots(grad, n_params, n_blocks):
             part = grad[b * n_params + lo:b * n_params + hi]
             for i in range(hi - lo):
                 acc[i] += part[i]
+
+
+@kernel
+def add_scaled(grad, theta, scale, start, stop):
+    """``grad[start:stop] += scale * theta[start:stop]``, in chunks of UPDATE_CHUNK (in parallel in the parallel build)."""
+    n_chunks = (stop - start + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks):
+        lo = start + c * CHUNK
+        g = grad[lo:min(stop, lo + CHUNK)]
+        w = theta[lo:min(stop, lo + CHUNK)]
+        for i in range(g.shape[0]):
+            g[i] += scale * w[i]
 
 
 @serial_kernel
@@ -320,11 +333,7 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
         decay = t(alpha / weight_sum)
         for l in range(layout.shape[0]):
             start = layout[l, W_OFF]
-            stop = start + layout[l, N_IN] * layout[l, N_OUT]
-            g = grad[start:stop]
-            w = theta[start:stop]
-            for i in range(stop - start):
-                g[i] += decay * w[i]
+            add_scaled(grad, theta, decay, start, start + layout[l, N_IN] * layout[l, N_OUT])
     else:
         value = loss_from_sum(total, loss_code, nb, nb * k_last)
     return value, weight_sum

@@ -1,0 +1,167 @@
+"""Direct calls of SciPy's BLAS ``sgemm``/``dgemm`` from compiled code, with leading dimensions.
+
+``np.dot`` in Numba needs whole contiguous operands.  Splitting a product
+between threads by *columns* of the result (each thread one part of the
+weight matrix, nothing packed twice, no partial sums to add) needs products
+of sub-matrices, which BLAS describes with leading dimensions.  This module
+declares SciPy's Fortran ``?gemm`` as a Numba external function:
+
+- the address of ``scipy.linalg.cython_blas.sgemm`` (and ``dgemm``) is
+  registered with LLVM under a fixed symbol name at import, so compiled code
+  refers to the *name* and stays valid in Numba's disk cache (a raw address
+  would change in every process);
+- :func:`gemm` takes the Fortran (column-major) arguments; its array
+  arguments are flat views whose first element is the matrix's first element.
+
+Row-major helpers used by the training step (each the product of one
+column range of the result; see :func:`forward_columns`,
+:func:`weight_grad_columns`, :func:`input_grad_columns`).  A column range
+of a product is computed exactly as the whole product computes those columns
+(the same inner products over the same ``k`` order), so splitting gives the
+same bits as not splitting (tested).
+"""
+
+from __future__ import annotations
+
+import llvmlite.binding as llvm
+import numpy as np
+from numba import prange, types
+from numba.core.extending import get_cython_function_address
+
+from fastnn.config import COLUMN_PART_MIN, COLUMN_PARTS, COLUMN_SPLIT_MIN_MADDS
+from fastnn.kernels._jit import serial_kernel
+from fastnn.kernels.dense import matmul_into
+
+for _name in ("sgemm", "dgemm"):
+    llvm.add_symbol(f"fastnn_scipy_{_name}", get_cython_function_address("scipy.linalg.cython_blas", _name))
+
+_SIGNATURE = types.void(*([types.voidptr] * 13))
+_sgemm = types.ExternalFunction("fastnn_scipy_sgemm", _SIGNATURE)
+_dgemm = types.ExternalFunction("fastnn_scipy_dgemm", _SIGNATURE)
+
+#: Fortran transposition flags.
+NO_TRANS = ord("N")
+TRANS = ord("T")
+
+
+@serial_kernel
+def gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """Fortran ``c = alpha op(a) @ op(b) + beta c`` (column-major, m x n result) for float32 or float64.
+
+    Parameters
+    ----------
+    trans_a, trans_b : int
+        :data:`NO_TRANS` or :data:`TRANS` (character codes).
+    m, n, k : int
+        ``op(a)`` is m x k, ``op(b)`` k x n.
+    alpha, beta : float
+    a, b, c : 1-D arrays of one dtype
+        Flat views starting at each matrix's first element.
+    lda, ldb, ldc : int
+        Leading dimensions (column strides, in elements).
+    """
+    flags = np.empty(2, np.uint8)
+    flags[0] = trans_a
+    flags[1] = trans_b
+    dims = np.empty(6, np.int32)
+    dims[0] = m
+    dims[1] = n
+    dims[2] = k
+    dims[3] = lda
+    dims[4] = ldb
+    dims[5] = ldc
+    scalars = np.empty(2, c.dtype)
+    scalars[0] = alpha
+    scalars[1] = beta
+    if c.itemsize == 4:  # float32
+        _sgemm(flags[0:].ctypes, flags[1:].ctypes, dims[0:].ctypes, dims[1:].ctypes, dims[2:].ctypes,
+               scalars[0:].ctypes, a.ctypes, dims[3:].ctypes, b.ctypes, dims[4:].ctypes, scalars[1:].ctypes,
+               c.ctypes, dims[5:].ctypes)
+    else:
+        _dgemm(flags[0:].ctypes, flags[1:].ctypes, dims[0:].ctypes, dims[1:].ctypes, dims[2:].ctypes,
+               scalars[0:].ctypes, a.ctypes, dims[3:].ctypes, b.ctypes, dims[4:].ctypes, scalars[1:].ctypes,
+               c.ctypes, dims[5:].ctypes)
+
+
+# Row-major (nb, d) @ (d, k) = (nb, k) is column-major (k, nb) = (k, d) @ (d, nb): the Fortran calls below
+# swap the operands.  Every flat argument is a whole row-major matrix; j0:j1 selects columns of the result.
+
+@serial_kernel
+def forward_columns(x, w, out, nb, d, k, j0, j1):
+    """Columns ``j0:j1`` of ``out = x @ w``: x (nb, d), w (d, k), out (nb, k), all flat row-major."""
+    gemm(NO_TRANS, NO_TRANS, j1 - j0, nb, d, 1.0, w[j0:], k, x, d, 0.0, out[j0:], k)
+
+
+@serial_kernel
+def weight_grad_columns(x, delta, grad_w, nb, d, k, j0, j1):
+    """Columns ``j0:j1`` of ``grad_w = x.T @ delta``: x (nb, d), delta (nb, k), grad_w (d, k), flat row-major."""
+    gemm(NO_TRANS, TRANS, j1 - j0, d, nb, 1.0, delta[j0:], k, x, d, 0.0, grad_w[j0:], k)
+
+
+@serial_kernel
+def input_grad_columns(delta, w, grad_x, nb, d, k, p0, p1):
+    """Columns ``p0:p1`` of ``grad_x = delta @ w.T``: delta (nb, k), w (d, k), grad_x (nb, d), flat row-major."""
+    gemm(TRANS, NO_TRANS, p1 - p0, nb, k, 1.0, w[p0 * k:], k, delta, k, 0.0, grad_x[p0:], d)
+
+
+@serial_kernel
+def column_parts(nb, d, k, n_columns):
+    """Parts a product of ``nb x d x k`` multiply-adds is split into along ``n_columns`` result columns.
+
+    :data:`fastnn.config.COLUMN_PARTS` parts when the product has at least
+    :data:`fastnn.config.COLUMN_SPLIT_MIN_MADDS` multiply-adds and each part
+    gets :data:`fastnn.config.COLUMN_PART_MIN` columns, else 1.  It depends on
+    the shapes only (a split can change the bits: OpenBLAS picks its kernels
+    by shape), never on the thread count.
+    """
+    if nb * d * k >= COLUMN_SPLIT_MIN_MADDS and n_columns >= COLUMN_PARTS * COLUMN_PART_MIN:
+        return COLUMN_PARTS
+    return 1
+
+
+@serial_kernel
+def product_forward(inp, w, out):
+    """``out = inp @ w`` (2-D, C-contiguous), split by columns of ``out`` between threads when large."""
+    nb, d = inp.shape
+    k = w.shape[1]
+    parts = column_parts(nb, d, k, k)
+    if parts == 1:
+        matmul_into(inp, w, out)
+        return
+    xf = inp.reshape(nb * d)
+    wf = w.reshape(d * k)
+    of = out.reshape(nb * k)
+    for c in prange(parts):
+        forward_columns(xf, wf, of, nb, d, k, c * k // parts, (c + 1) * k // parts)
+
+
+@serial_kernel
+def product_weight_grad(inp, delta, grad_w):
+    """``grad_w = inp.T @ delta`` (2-D, C-contiguous), split by columns of ``grad_w`` when large."""
+    nb, d = inp.shape
+    k = delta.shape[1]
+    parts = column_parts(nb, d, k, k)
+    if parts == 1:
+        matmul_into(inp.T, delta, grad_w)
+        return
+    xf = inp.reshape(nb * d)
+    df = delta.reshape(nb * k)
+    gf = grad_w.reshape(d * k)
+    for c in prange(parts):
+        weight_grad_columns(xf, df, gf, nb, d, k, c * k // parts, (c + 1) * k // parts)
+
+
+@serial_kernel
+def product_input_grad(delta, w, grad_x):
+    """``grad_x = delta @ w.T`` (2-D, C-contiguous), split by columns of ``grad_x`` when large."""
+    nb, k = delta.shape
+    d = w.shape[0]
+    parts = column_parts(nb, d, k, d)
+    if parts == 1:
+        matmul_into(delta, w.T, grad_x)
+        return
+    df = delta.reshape(nb * k)
+    wf = w.reshape(d * k)
+    gf = grad_x.reshape(nb * d)
+    for c in prange(parts):
+        input_grad_columns(df, wf, gf, nb, d, k, c * d // parts, (c + 1) * d // parts)
