@@ -81,7 +81,8 @@ def row_blocks(batch_size: int, layout: np.ndarray) -> int:
     """Gradient slots of a training batch: the row blocks the compiled step cuts each batch into.
 
     One unless a batch's forward pass has :data:`fastnn.config.ROW_BLOCK_MIN_MADDS`
-    multiply-adds; then up to :data:`fastnn.config.MAX_ROW_BLOCKS` blocks of at
+    multiply-adds and no product of the batch is large enough to be split by
+    columns (:func:`fastnn.kernels.blas.column_parts`); then up to :data:`fastnn.config.MAX_ROW_BLOCKS` blocks of at
     least :data:`fastnn.config.ROW_BLOCK_MIN_ROWS` rows.  The compiled step's
     ``grad`` holds this many slots of P values.  It depends on the batch and the
     network only, never on the thread count.
@@ -90,6 +91,10 @@ def row_blocks(batch_size: int, layout: np.ndarray) -> int:
 
     if batch_size * madds_per_row(layout) < config.ROW_BLOCK_MIN_MADDS:
         return 1
+    if batch_size >= config.COLUMN_PART_MIN:
+        for d, k in layout[:, [N_IN, N_OUT]].tolist():
+            if d * k >= config.COLUMN_SPLIT_MIN_WEIGHTS:
+                return 1  # its products are split by columns instead (fastnn.kernels.blas): no nested parallelism
     return max(1, min(config.MAX_ROW_BLOCKS, batch_size // config.ROW_BLOCK_MIN_ROWS))
 
 

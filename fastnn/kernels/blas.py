@@ -28,7 +28,7 @@ import numpy as np
 from numba import prange, types
 from numba.core.extending import get_cython_function_address
 
-from fastnn.config import COLUMN_PART_MIN, COLUMN_PARTS, COLUMN_SPLIT_MIN_MADDS
+from fastnn.config import COLUMN_PART_MIN, COLUMN_PARTS, COLUMN_SPLIT_MIN_WEIGHTS
 from fastnn.kernels._jit import serial_kernel
 from fastnn.kernels.dense import matmul_into
 
@@ -106,15 +106,16 @@ def input_grad_columns(delta, w, grad_x, nb, d, k, p0, p1):
 
 @serial_kernel
 def column_parts(nb, d, k, n_columns):
-    """Parts a product of ``nb x d x k`` multiply-adds is split into along ``n_columns`` result columns.
+    """Parts the product of a ``d x k`` weight matrix with ``nb`` rows is split into along ``n_columns`` columns.
 
-    :data:`fastnn.config.COLUMN_PARTS` parts when the product has at least
-    :data:`fastnn.config.COLUMN_SPLIT_MIN_MADDS` multiply-adds and each part
-    gets :data:`fastnn.config.COLUMN_PART_MIN` columns, else 1.  It depends on
-    the shapes only (a split can change the bits: OpenBLAS picks its kernels
-    by shape), never on the thread count.
+    :data:`fastnn.config.COLUMN_PARTS` when the weight matrix has at least
+    :data:`fastnn.config.COLUMN_SPLIT_MIN_WEIGHTS` entries, the batch at least
+    :data:`fastnn.config.COLUMN_PART_MIN` rows and each part gets
+    ``COLUMN_PART_MIN`` columns; else 1.  It depends on the shapes only (a
+    split can change the bits: OpenBLAS picks its kernels by shape), never on
+    the thread count.
     """
-    if nb * d * k >= COLUMN_SPLIT_MIN_MADDS and n_columns >= COLUMN_PARTS * COLUMN_PART_MIN:
+    if d * k >= COLUMN_SPLIT_MIN_WEIGHTS and nb >= COLUMN_PART_MIN and n_columns >= COLUMN_PARTS * COLUMN_PART_MIN:
         return COLUMN_PARTS
     return 1
 

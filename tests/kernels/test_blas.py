@@ -66,11 +66,12 @@ def test_column_ranges_compute_the_products(dtype, shape, parts):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_products_split_and_agree_across_builds(dtype):
-    """A product above COLUMN_SPLIT_MIN_MADDS is split; the parallel build gives the serial build's bits."""
-    d = k = 256
-    nb = -(-config.COLUMN_SPLIT_MIN_MADDS // (d * k))
+    """A product of COLUMN_SPLIT_MIN_WEIGHTS weights is split; the parallel build gives the serial build's bits."""
+    d, k = 512, config.COLUMN_SPLIT_MIN_WEIGHTS // 512
+    nb = config.COLUMN_PART_MIN + 5
     assert blas.column_parts(nb, d, k, k) == config.COLUMN_PARTS
-    assert blas.column_parts(nb - 1, d, k, k) == 1
+    assert blas.column_parts(nb, d, k - 1, k - 1) == 1
+    assert blas.column_parts(config.COLUMN_PART_MIN - 1, d, k, k) == 1
     x, w, delta = _operands(nb, d, k, dtype, seed=1)
     results = []
     for build in (_split_products.serial, _split_products.parallel):
