@@ -33,7 +33,8 @@ def _layout(widths):
 
 
 def test_row_blocks_depend_on_the_batch_and_network_only():
-    small, big = _layout([8, 16, 1]), _layout([784, 256, 10])
+    small, big = _layout([8, 16, 1]), _layout([256, 256, 10])
+    assert 256 * 256 < config.COLUMN_SPLIT_MIN_WEIGHTS
     assert contract.row_blocks(200, small) == 1  # 200 * 144 madds: far below the threshold
     per_row = contract.madds_per_row(big)
     rows_at_threshold = -(-config.ROW_BLOCK_MIN_MADDS // per_row)
@@ -44,6 +45,9 @@ def test_row_blocks_depend_on_the_batch_and_network_only():
     assert contract.row_blocks(config.ROW_BLOCK_MIN_ROWS, _layout([100_000, 1_000])) == 1
     with config.threads(1):  # the thread count plays no part
         assert contract.row_blocks(many_rows, big) == config.MAX_ROW_BLOCKS
+    # a network with a weight matrix large enough to be split by columns is not cut into row blocks
+    wide = _layout([config.COLUMN_SPLIT_MIN_WEIGHTS // 64, 64, 10])
+    assert contract.row_blocks(512, wide) == 1
 
 
 def _fit(backend, loss, X, Y, batch_size, dtype="float64", threads=None, opt=None):
