@@ -47,11 +47,13 @@ NARROW_MAX_WIDTH: int = 16
 #: multiply-adds; below, a parallel region's entry and the gradient sum cost more than they save
 #: (docs/design.md, "Knobs").
 ROW_BLOCK_MIN_MADDS: int = 1 << 21
-#: A product of the training step whose weight matrix has at least this many entries (and whose batch has
-#: at least COLUMN_PART_MIN rows) is split by columns of its result into COLUMN_PARTS parts of at least
-#: COLUMN_PART_MIN columns, run side by side by the parallel builds: each thread packs one part of the
-#: weights, where row blocks would pack the whole matrix twice (docs/design.md, "Knobs").
+#: A network with a weight matrix of at least this many entries trains (batches of at least
+#: COLUMN_PART_MIN rows) with its products of at least COLUMN_SPLIT_MIN_MADDS multiply-adds split by
+#: columns of their result into COLUMN_PARTS parts of at least COLUMN_PART_MIN columns, run side by side
+#: by the parallel builds: each thread packs one part of the weights, where row blocks would pack every
+#: matrix twice (docs/design.md, "Knobs").
 COLUMN_SPLIT_MIN_WEIGHTS: int = 1 << 17
+COLUMN_SPLIT_MIN_MADDS: int = 1 << 22
 COLUMN_PARTS: int = 2
 COLUMN_PART_MIN: int = 32
 #: Fewest rows of a row block (BLAS loses efficiency on thinner blocks).

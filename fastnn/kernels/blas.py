@@ -28,7 +28,7 @@ import numpy as np
 from numba import prange, types
 from numba.core.extending import get_cython_function_address
 
-from fastnn.config import COLUMN_PART_MIN, COLUMN_PARTS, COLUMN_SPLIT_MIN_WEIGHTS
+from fastnn.config import COLUMN_PART_MIN, COLUMN_PARTS, COLUMN_SPLIT_MIN_MADDS, COLUMN_SPLIT_MIN_WEIGHTS
 from fastnn.kernels._jit import serial_kernel
 from fastnn.kernels.dense import matmul_into
 
@@ -105,27 +105,44 @@ def input_grad_columns(delta, w, grad_x, nb, d, k, p0, p1):
 
 
 @serial_kernel
-def column_parts(nb, d, k, n_columns):
+def has_large_weights(layout, nb):
+    """True when a batch of ``nb`` rows of this network trains with column splits (:func:`column_parts`).
+
+    That is when some weight matrix has at least
+    :data:`fastnn.config.COLUMN_SPLIT_MIN_WEIGHTS` entries and the batch at
+    least :data:`fastnn.config.COLUMN_PART_MIN` rows; such networks are never
+    cut into row blocks (:func:`fastnn.contract.row_blocks` applies the same rule).
+    """
+    if nb < COLUMN_PART_MIN:
+        return False
+    for l in range(layout.shape[0]):
+        if layout[l, 0] * layout[l, 1] >= COLUMN_SPLIT_MIN_WEIGHTS:  # N_IN * N_OUT
+            return True
+    return False
+
+
+@serial_kernel
+def column_parts(split, nb, d, k, n_columns):
     """Parts the product of a ``d x k`` weight matrix with ``nb`` rows is split into along ``n_columns`` columns.
 
-    :data:`fastnn.config.COLUMN_PARTS` when the weight matrix has at least
-    :data:`fastnn.config.COLUMN_SPLIT_MIN_WEIGHTS` entries, the batch at least
-    :data:`fastnn.config.COLUMN_PART_MIN` rows and each part gets
-    ``COLUMN_PART_MIN`` columns; else 1.  It depends on the shapes only (a
-    split can change the bits: OpenBLAS picks its kernels by shape), never on
-    the thread count.
+    With ``split`` (a network with large weights, :func:`has_large_weights`),
+    :data:`fastnn.config.COLUMN_PARTS` when the product has at least
+    :data:`fastnn.config.COLUMN_SPLIT_MIN_MADDS` multiply-adds and each part
+    gets :data:`fastnn.config.COLUMN_PART_MIN` columns; else 1.  It depends on
+    the shapes only (a split can change the bits: OpenBLAS picks its kernels
+    by shape), never on the thread count.
     """
-    if d * k >= COLUMN_SPLIT_MIN_WEIGHTS and nb >= COLUMN_PART_MIN and n_columns >= COLUMN_PARTS * COLUMN_PART_MIN:
+    if split and nb * d * k >= COLUMN_SPLIT_MIN_MADDS and n_columns >= COLUMN_PARTS * COLUMN_PART_MIN:
         return COLUMN_PARTS
     return 1
 
 
 @serial_kernel
-def product_forward(inp, w, out):
-    """``out = inp @ w`` (2-D, C-contiguous), split by columns of ``out`` between threads when large."""
+def product_forward(inp, w, out, split):
+    """``out = inp @ w`` (2-D, C-contiguous), split by columns of ``out`` between threads when ``split`` and large."""
     nb, d = inp.shape
     k = w.shape[1]
-    parts = column_parts(nb, d, k, k)
+    parts = column_parts(split, nb, d, k, k)
     if parts == 1:
         matmul_into(inp, w, out)
         return
@@ -137,11 +154,11 @@ def product_forward(inp, w, out):
 
 
 @serial_kernel
-def product_weight_grad(inp, delta, grad_w):
-    """``grad_w = inp.T @ delta`` (2-D, C-contiguous), split by columns of ``grad_w`` when large."""
+def product_weight_grad(inp, delta, grad_w, split):
+    """``grad_w = inp.T @ delta`` (2-D, C-contiguous), split by columns of ``grad_w`` when ``split`` and large."""
     nb, d = inp.shape
     k = delta.shape[1]
-    parts = column_parts(nb, d, k, k)
+    parts = column_parts(split, nb, d, k, k)
     if parts == 1:
         matmul_into(inp.T, delta, grad_w)
         return
@@ -153,11 +170,11 @@ def product_weight_grad(inp, delta, grad_w):
 
 
 @serial_kernel
-def product_input_grad(delta, w, grad_x):
-    """``grad_x = delta @ w.T`` (2-D, C-contiguous), split by columns of ``grad_x`` when large."""
+def product_input_grad(delta, w, grad_x, split):
+    """``grad_x = delta @ w.T`` (2-D, C-contiguous), split by columns of ``grad_x`` when ``split`` and large."""
     nb, k = delta.shape
     d = w.shape[0]
-    parts = column_parts(nb, d, k, d)
+    parts = column_parts(split, nb, d, k, d)
     if parts == 1:
         matmul_into(delta, w.T, grad_x)
         return

@@ -67,7 +67,7 @@ from fastnn.contract import (
 )
 from fastnn.kernels._jit import kernel, serial_kernel, variant, vector_kernel
 from fastnn.kernels.activations import activate_block, activation_backward_block
-from fastnn.kernels.blas import product_forward, product_input_grad, product_weight_grad
+from fastnn.kernels.blas import has_large_weights, product_forward, product_input_grad, product_weight_grad
 from fastnn.kernels.dense import add_bias_rows, grad_b_sum
 from fastnn.kernels.feature_major import fm_dataset_loss, fm_train_batch
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
@@ -76,7 +76,7 @@ from fastnn.losses import CATEGORICAL_CROSSENTROPY, MSE, POISSON
 
 
 @serial_kernel
-def forward_batch(x, theta, layout, abuf, batch_size, row0):
+def forward_batch(x, theta, layout, abuf, batch_size, row0, split):
     """Forward pass of ``x`` (nb rows) through every layer; returns the output view (nb, k_last).
 
     ``x`` holds rows ``row0..row0 + nb - 1`` of a batch: layer ``l``'s
@@ -85,6 +85,8 @@ def forward_batch(x, theta, layout, abuf, batch_size, row0):
     run side by side).  Each layer is one BLAS product into its activation
     block, then one pass adding the bias and one applying the activation over
     the whole block (:func:`~fastnn.kernels.activations.activate_block`).
+    ``split``: large products are split by columns between threads
+    (:mod:`fastnn.kernels.blas`; training only, where BLAS runs on one thread).
     """
     nb = x.shape[0]
     inp = x
@@ -96,7 +98,7 @@ def forward_batch(x, theta, layout, abuf, batch_size, row0):
         start = batch_size * layout[l, A_COL] + row0 * k
         block = abuf[start:start + nb * k]
         out = block.reshape((nb, k))
-        product_forward(inp, w, out)
+        product_forward(inp, w, out, split)
         add_bias_rows(out, b)
         activate_block(block, nb, k, layout[l, ACT])
         inp = out
@@ -104,7 +106,7 @@ def forward_batch(x, theta, layout, abuf, batch_size, row0):
 
 
 @serial_kernel
-def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, row0, output_is_da):
+def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, row0, split, output_is_da):
     """Back-propagate ``dbuf`` (nb rows: rows ``row0..`` of the batch, see :func:`forward_batch`) into ``grad``.
 
     ``dbuf`` holds dL/dz of the last layer, or dL/da when ``output_is_da``
@@ -130,11 +132,11 @@ def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, r
         else:
             p_start = batch_size * layout[l - 1, A_COL] + row0 * d
             inp = abuf[p_start:p_start + nb * d].reshape((nb, d))
-        product_weight_grad(inp, delta, grad[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k)))
+        product_weight_grad(inp, delta, grad[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k)), split)
         grad_b_sum(delta, grad[layout[l, B_OFF]:layout[l, B_OFF] + k])
         if l > 0:
             w = theta[layout[l, W_OFF]:layout[l, W_OFF] + d * k].reshape((d, k))
-            product_input_grad(delta, w, other[:nb * d].reshape((nb, d)))
+            product_input_grad(delta, w, other[:nb * d].reshape((nb, d)), split)
             cur, other = other, cur
 
 
@@ -243,7 +245,8 @@ def block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, a
     k_last = y.shape[1]
     count = nb * k_last
     weighted = sw.shape[0] > 0
-    out = forward_batch(x, theta, layout, abuf, batch_size, row0)
+    split = has_large_weights(layout, nb)  # (never true inside row blocks: contract.row_blocks)
+    out = forward_batch(x, theta, layout, abuf, batch_size, row0, split)
     p = out.reshape(count)  # the output and target blocks, flat: whole-block loops, no per-row views
     yf = y.reshape(count)
     sklearn_poisson = convention == SKLEARN and loss_code == POISSON
@@ -265,7 +268,7 @@ def block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, a
             total += poisson_deviance_constant(yf)
         scaled_difference_row(p, yf, delta, scale)  # dL/dp (MSE) or, fused, dL/dz (cross-entropy, Poisson)
     # KERAS MSE: delta is dL/dp, and backward_batch applies the output activation's derivative
-    backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, row0,
+    backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, row0, split,
                    convention == KERAS and loss_code == MSE)
     return total
 
@@ -352,7 +355,7 @@ def dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, 
         y = yb[:nb * k_last].reshape((nb, k_last))
         gather_rows(X, no_rows, start, x)
         gather_rows(Y, no_rows, start, y)
-        out = forward_batch(x, theta, layout, abuf, batch_size, 0)
+        out = forward_batch(x, theta, layout, abuf, batch_size, 0, False)
         total += loss_row_sum(out.reshape(nb * k_last), y.reshape(nb * k_last), loss_code, eps)
     return loss_from_sum(total, loss_code, n, n * k_last)
 
@@ -367,7 +370,7 @@ def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
         nb = min(batch_size, n - start)
         x = xb[:nb * d0].reshape((nb, d0))
         gather_rows(X, no_rows, start, x)
-        res = forward_batch(x, theta, layout, abuf, batch_size, 0)
+        res = forward_batch(x, theta, layout, abuf, batch_size, 0, False)
         for i in prange(nb):
             for j in range(k_last):
                 out[start + i, j] = res[i, j]

@@ -33,9 +33,9 @@ def _columns_in_parts(x, w, delta, out, grad_w, grad_x, parts):
 
 @kernel
 def _split_products(x, w, delta, out, grad_w, grad_x):
-    blas.product_forward(x, w, out)
-    blas.product_weight_grad(x, delta, grad_w)
-    blas.product_input_grad(delta, w, grad_x)
+    blas.product_forward(x, w, out, True)
+    blas.product_weight_grad(x, delta, grad_w, True)
+    blas.product_input_grad(delta, w, grad_x, True)
 
 
 def _operands(nb, d, k, dtype, seed=0):
@@ -66,12 +66,13 @@ def test_column_ranges_compute_the_products(dtype, shape, parts):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_products_split_and_agree_across_builds(dtype):
-    """A product of COLUMN_SPLIT_MIN_WEIGHTS weights is split; the parallel build gives the serial build's bits."""
-    d, k = 512, config.COLUMN_SPLIT_MIN_WEIGHTS // 512
-    nb = config.COLUMN_PART_MIN + 5
-    assert blas.column_parts(nb, d, k, k) == config.COLUMN_PARTS
-    assert blas.column_parts(nb, d, k - 1, k - 1) == 1
-    assert blas.column_parts(config.COLUMN_PART_MIN - 1, d, k, k) == 1
+    """In a network with large weights, a product of COLUMN_SPLIT_MIN_MADDS is split; the parallel build gives
+    the serial build's bits."""
+    d, k = 512, 256
+    nb = -(-config.COLUMN_SPLIT_MIN_MADDS // (d * k))
+    assert blas.column_parts(True, nb, d, k, k) == config.COLUMN_PARTS
+    assert blas.column_parts(True, nb - 1, d, k, k) == 1
+    assert blas.column_parts(False, nb, d, k, k) == 1  # no split outside networks with large weights
     x, w, delta = _operands(nb, d, k, dtype, seed=1)
     results = []
     for build in (_split_products.serial, _split_products.parallel):
@@ -84,6 +85,19 @@ def test_large_products_split_and_agree_across_builds(dtype):
     np.testing.assert_allclose(results[0][1], x.T @ delta, rtol=tol, atol=tol)
     np.testing.assert_allclose(results[0][2], delta @ w.T, rtol=tol, atol=tol)
     assert all(np.array_equal(a, b) for a, b in zip(*results))
+
+
+def test_networks_with_large_weights_are_the_ones_split():
+    from fastnn import contract
+    from fastnn.activations import RELU
+
+    def layout(widths):
+        return contract.make_layout(widths[0], widths[1:], [RELU] * (len(widths) - 1))[0]
+
+    big = layout([config.COLUMN_SPLIT_MIN_WEIGHTS // 64, 64, 10])
+    assert blas.has_large_weights(big, config.COLUMN_PART_MIN)
+    assert not blas.has_large_weights(big, config.COLUMN_PART_MIN - 1)
+    assert not blas.has_large_weights(layout([256, 256, 10]), 512)
 
 
 def test_fit_with_column_split_products_matches_the_reference():
