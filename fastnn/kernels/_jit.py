@@ -143,6 +143,20 @@ def opaque_kernel(fn: types.FunctionType):
     return dispatcher
 
 
+def opaque_variant(fn: types.FunctionType, name: str):
+    """Compile a copy of ``fn`` (qualified name suffixed by ``name``) serially, as a real (not inlined) call.
+
+    For a helper that is inlined in one place (``@serial_kernel``) and called
+    in another: inside a ``prange`` body, an inlined copy of a large helper
+    makes the parallel build's parfor passes and outlining compile it again,
+    and slowly.  The copy has its own qualified name, so its disk-cache
+    entries do not collide with the inlined one's.
+    """
+    dispatcher = _njit(_build_copy(fn, name, parallel=False), parallel=False)
+    _COMPILED.append(dispatcher)
+    return dispatcher
+
+
 def vector_kernel(fn: types.FunctionType):
     """Compile ``fn`` once, serially, with :data:`fastnn.config.VECTOR_FASTMATH` and without reference counting.
 

@@ -65,7 +65,7 @@ from fastnn.contract import (
     S_BEST, S_BEST_EPOCH, S_EPOCH0, S_KEPT_EPOCH, S_KEPT_LOSS, S_KEPT_SLOT, S_KEPT_STEP, S_N_EPOCHS,
     S_STEP0, S_WAIT, SKLEARN, STOPPED_EARLY, W_OFF, require_parameters,
 )
-from fastnn.kernels._jit import kernel, serial_kernel, variant, vector_kernel
+from fastnn.kernels._jit import kernel, opaque_variant, serial_kernel, variant, vector_kernel
 from fastnn.kernels.activations import activate_block, activation_backward_block
 from fastnn.kernels.blas import has_large_weights, product_forward, product_input_grad, product_weight_grad
 from fastnn.kernels.dense import add_bias_rows, grad_b_sum
@@ -228,9 +228,8 @@ def max_width(layout):
     return width
 
 
-@serial_kernel
-def block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, abuf, dbuf, dbuf_other, rowloss,
-                    batch_size, row0, scale, inv_weight_sum):
+def _block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, abuf, dbuf, dbuf_other, rowloss,
+                     batch_size, row0, scale, inv_weight_sum):
     """Forward, loss, output delta and backward of one row block of a batch; returns its float64 loss sum.
 
     The block is rows ``row0..row0 + nb - 1`` of the batch (``x``, ``y``,
@@ -271,6 +270,14 @@ def block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, a
     backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, row0, split,
                    convention == KERAS and loss_code == MSE)
     return total
+
+
+#: Inlined where a batch is one block (its column-split products then run in parallel in the parallel build).
+block_loss_grad = serial_kernel(_block_loss_grad)
+#: A real call in the row blocks' ``prange`` body: one serial copy instead of the whole step inlined into the
+#: parallel build's parfor (whose passes made the first parallel fit compile ~3x longer than the serial one).
+#: Row blocks never split products by columns (contract.row_blocks), so the serial copy loses nothing.
+block_loss_grad_call = opaque_variant(_block_loss_grad, "_call")
 
 
 @kernel
@@ -316,10 +323,11 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
             r0 = c * nb // n_blocks
             r1 = (c + 1) * nb // n_blocks
             # (a weighted block's row terms sit in rowloss[r0:r1]; they are summed before r0 takes the block's sum)
-            rowloss[r0] = block_loss_grad(x[r0:r1], y[r0:r1], sw[r0:r1] if weighted else sw, theta,
-                                          grad[c * n_params:(c + 1) * n_params], layout, loss_code, convention, eps,
-                                          abuf, dbuf[r0 * width:r1 * width], dbuf_other[r0 * width:r1 * width],
-                                          rowloss, batch_size, r0, scale, inv_weight_sum)
+            rowloss[r0] = block_loss_grad_call(x[r0:r1], y[r0:r1], sw[r0:r1] if weighted else sw, theta,
+                                               grad[c * n_params:(c + 1) * n_params], layout, loss_code, convention,
+                                               eps, abuf, dbuf[r0 * width:r1 * width],
+                                               dbuf_other[r0 * width:r1 * width], rowloss, batch_size, r0, scale,
+                                               inv_weight_sum)
         total = 0.0
         for c in range(n_blocks):
             total += rowloss[c * nb // n_blocks]
