@@ -48,14 +48,6 @@ def matmul_into(a, b, out):
 
 
 @serial_kernel
-def bias_activate_row(out_row, b, code):
-    """``out_row = f(out_row + b)``: the pass fused after a BLAS product ``x @ w``."""
-    for j in range(out_row.shape[0]):
-        out_row[j] += b[j]
-    activate_row(out_row, out_row, code)
-
-
-@serial_kernel
 def add_bias_rows(out, b):
     """``out[i, :] += b`` for every row of the (nb, k) block ``out`` (2-D indexing: no per-row views)."""
     for i in range(out.shape[0]):
