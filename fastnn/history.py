@@ -15,10 +15,8 @@ import _signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 
 
-@dataclass
 class History:
     """Record of one ``fit`` call.
 
@@ -46,17 +44,72 @@ class History:
         lowest finite training loss; so the model holds the result of
         ``restored_epoch`` epochs of this fit (0: it is as before the fit).
         With ``patience``, the early-stopping best weights take precedence.
+
+    Notes
+    -----
+    ``fit`` records each chunk of epochs as one array (:meth:`record_chunk`);
+    the lists are made on first access.  A fit of thousands of epochs thus
+    creates no Python object per epoch unless its history is read.
     """
 
-    loss: list = field(default_factory=list)
-    val_loss: list = field(default_factory=list)
-    lr: list = field(default_factory=list)
-    epochs: int = 0
-    stopped_early: bool = False
-    best_epoch: int | None = None
-    interrupted: bool = False
-    diverged: bool = False
-    restored_epoch: int | None = None
+    _LISTS = ("loss", "val_loss", "lr")
+
+    def __init__(self, loss=None, val_loss=None, lr=None, epochs=0, stopped_early=False, best_epoch=None,
+                 interrupted=False, diverged=False, restored_epoch=None):
+        self._lists = {"loss": list(loss or ()), "val_loss": list(val_loss or ()), "lr": list(lr or ())}
+        self._pending: list = []  # (loss array, val_loss array or None, optimizer, first epoch) per chunk
+        self.epochs = epochs
+        self.stopped_early = stopped_early
+        self.best_epoch = best_epoch
+        self.interrupted = interrupted
+        self.diverged = diverged
+        self.restored_epoch = restored_epoch
+
+    def record_chunk(self, losses, val_losses, optimizer, first_epoch: int) -> None:
+        """Append one chunk's epochs: ``losses`` (float64 array, copied), ``val_losses`` (array or None).
+
+        The learning rates are ``optimizer.lr_schedule(first_epoch, len(losses))``,
+        computed when ``lr`` is first read (the optimizer's settings cannot
+        change during the fit that records them, so the schedule is taken now).
+        """
+        lr_args = (optimizer.lr_schedule, first_epoch, len(losses))
+        self._pending.append((losses.copy(), None if val_losses is None else val_losses.copy(), lr_args))
+
+    def _materialise(self) -> None:
+        for losses, val_losses, (schedule, first, count) in self._pending:
+            self._lists["loss"] += losses.tolist()
+            if val_losses is not None:
+                self._lists["val_loss"] += val_losses.tolist()
+            self._lists["lr"] += schedule(first, count)
+        self._pending.clear()
+
+    def _get(self, name: str) -> list:
+        if self._pending:
+            self._materialise()
+        return self._lists[name]
+
+    def _set(self, name: str, value) -> None:
+        if self._pending:
+            self._materialise()
+        self._lists[name] = value
+
+    loss = property(lambda self: self._get("loss"), lambda self, v: self._set("loss", v),
+                    doc="Training loss of each epoch run.")
+    val_loss = property(lambda self: self._get("val_loss"), lambda self, v: self._set("val_loss", v),
+                        doc="Validation loss after each epoch (empty without validation data).")
+    lr = property(lambda self: self._get("lr"), lambda self, v: self._set("lr", v),
+                  doc="Learning rate used in each epoch.")
+
+    def _fields(self) -> dict:
+        return {"loss": self.loss, "val_loss": self.val_loss, "lr": self.lr, "epochs": self.epochs,
+                "stopped_early": self.stopped_early, "best_epoch": self.best_epoch,
+                "interrupted": self.interrupted, "diverged": self.diverged, "restored_epoch": self.restored_epoch}
+
+    def __eq__(self, other) -> bool:
+        return type(other) is History and self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        return "History(" + ", ".join(f"{k}={v!r}" for k, v in self._fields().items()) + ")"
 
     @property
     def history(self) -> dict:

@@ -112,7 +112,7 @@ class Sequential:
         self._theta = None
         self._layout = None
         self._opt_state: list[np.ndarray] = []
-        self._buffers = training.BufferCache()
+        self._plans = training.PlanCache()
         init_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._init_rng = np.random.default_rng(init_seq)
         self._shuffle_rng = np.random.default_rng(shuffle_seq)
@@ -171,6 +171,7 @@ class Sequential:
         # per-call constants of predict/evaluate: the work measure that picks a build, and the activation widths
         self._madds_per_row = contract.madds_per_row(layout)
         self._activation_width = sum(layer.units for layer in self.layers)
+        self._narrow = max(layout[:, [contract.N_IN, contract.N_OUT]].max(), 0) <= config.NARROW_MAX_WIDTH
 
     def _layout_for(self, input_dim: int) -> tuple[np.ndarray, int]:
         """The contract's layout of this stack of layers for ``input_dim`` inputs, and its parameter count."""
@@ -281,16 +282,13 @@ class Sequential:
         request = training.check_fit_args(self, X, y, epochs, batch_size, loss, optimizer, shuffle, verbose,
                                           validation_data, patience, min_delta, threads)
         # everything is valid: from here on the model may change (a MemoryError below still leaves it as it was)
-        self.build(request.X.shape[1])
-        buffers = self._buffers.allocate(self._layout, self.dtype, request.X.shape[0], request.batch_size,
-                                         patience is not None, training.shuffle_rows_per_chunk(request),
-                                         training.chunk_epochs(request), request.Xv.shape[0] > 0,
-                                         contract.row_blocks(request.batch_size, self._layout)
-                                         if self.backend == "numba" else 1)
-        if request.optimizer != self.optimizer:  # new settings: a fresh optimizer state
+        if not self.built:
+            self.build(request.X.shape[1])
+        plan = self._plans.plan(request, self.backend, self._layout, self.dtype)
+        if request.optimizer is not self.optimizer and request.optimizer != self.optimizer:
             self._opt_state = training.new_optimizer_state(self.n_params, self.dtype, request.optimizer.n_state)
         self.optimizer, self.loss = request.optimizer, request.spec.name
-        outcome = training.run_fit(request, self.backend, self._theta, self._layout, self._opt_state, buffers,
+        outcome = training.run_fit(request, plan, self.backend, self._theta, self._layout, self._opt_state,
                                    self._shuffle_rng, self.epochs_trained, self.step)
         self.epochs_trained, self.step = outcome.epochs_trained, outcome.step
         return outcome.history
@@ -314,10 +312,9 @@ class Sequential:
         """The network's output for validated ``X``, in batches bounded by ``config.PREDICT_BUFFER_ELEMENTS``."""
         out = np.empty((X.shape[0], self.output_dim), dtype=self.dtype)
         batch, xb, abuf = self._inference_buffers(X.shape[0])
-        kernel = training.pick_build(training.backend_module(self.backend).predict_rows, self.backend,
+        kernel = training.pick_build(training.inference_kernels(self.backend, self._narrow)[0], self.backend,
                                      batch * self._madds_per_row)
-        kernel(*contract.PredictArgs(X=X, theta=self._theta, layout=self._layout, batch_size=batch, xb=xb,
-                                     abuf=abuf, out=out))
+        kernel(X, self._theta, self._layout, batch, xb, abuf, out)  # contract.PredictArgs, in its order
         return out
 
     def evaluate(self, X, y, loss=None) -> dict:
@@ -342,12 +339,13 @@ class Sequential:
         X = check_features("X", X, self.dtype, self.input_dim)
         Y = check_targets("y", y, self.dtype, X.shape[0], self.output_dim, spec)
         batch, xb, abuf = self._inference_buffers(X.shape[0])
-        kernel = training.pick_build(training.backend_module(self.backend).dataset_loss, self.backend,
-                                     batch * self._madds_per_row)
-        value = kernel(*contract.DatasetLossArgs(
+        _, dataset_loss = training.inference_kernels(self.backend, self._narrow)
+        kernel = training.pick_build(dataset_loss, self.backend, batch * self._madds_per_row)
+        args = contract.DatasetLossArgs(
             X=X, Y=Y, theta=self._theta, layout=self._layout, loss_code=spec.code,
             eps=self.dtype.type(np.finfo(self.dtype).eps), batch_size=batch, xb=xb,
-            yb=np.empty(batch * Y.shape[1], self.dtype), abuf=abuf, rowloss=np.empty(batch, np.float64)))
+            yb=np.empty(batch * Y.shape[1], self.dtype), abuf=abuf, rowloss=np.empty(batch, np.float64))
+        value = kernel(*(args[:-1] if self._narrow and self.backend == "numba" else args))  # fm: no rowloss
         result = {"loss": float(value)}
         if not math.isfinite(value):
             warnings.warn(f"evaluate() returns a non-finite loss ({value}): the weights or the inputs are too "
@@ -361,6 +359,7 @@ class Sequential:
         return result
 
     def _inference_buffers(self, n: int):
+        # allocated per call, not kept: predict may run in several threads at once on one model (Dask)
         batch = max(1, min(n, config.PREDICT_BUFFER_ELEMENTS // self._activation_width))
         return (batch, np.empty(batch * self.input_dim, self.dtype),
                 np.empty(batch * self._activation_width, self.dtype))

@@ -21,6 +21,8 @@ sized by a pessimistic cost model, so a small fit is a single call.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import time
 import warnings
 from typing import NamedTuple
@@ -53,6 +55,24 @@ def backend_module(backend: str):
 _BACKEND_MODULES: dict = {}
 
 
+def inference_kernels(backend: str, narrow: bool) -> tuple:
+    """``(predict_rows, dataset_loss)`` of ``backend`` for a network (``narrow``: every layer's width within
+    :data:`fastnn.config.NARROW_MAX_WIDTH`).
+
+    On numba, narrow networks predict and evaluate feature-major
+    (:func:`fastnn.kernels.train.pick_inference`), with the kernels their fits
+    compile anyway; that ``dataset_loss`` takes no ``rowloss`` argument.
+    """
+    module = backend_module(backend)
+    if backend != "numba":
+        return module.predict_rows, module.dataset_loss
+    key = ("inference", narrow)
+    pair = _BACKEND_MODULES.get(key)
+    if pair is None:
+        pair = _BACKEND_MODULES[key] = module.pick_inference_by_width(narrow)
+    return pair
+
+
 def pick_build(function, backend: str, work: int):
     """The serial or parallel build of a compiled kernel pair by ``work``, or the reference function itself."""
     if backend == "numba":
@@ -67,6 +87,12 @@ def check_output_activation(spec: LossSpec, last_activation: str) -> None:
             f"loss {spec.name!r} needs a {spec.output_activation!r} output layer "
             f"(the last layer has activation {last_activation!r})"
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _no_rows(columns: int, dtype: np.dtype) -> np.ndarray:
+    """A (0, columns) array: "no validation data" (shared between fits: it has nothing to write)."""
+    return np.empty((0, columns), dtype)
 
 
 class FitRequest(NamedTuple):
@@ -98,13 +124,17 @@ def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, ve
     spec = loss_spec(loss)
     if not model.layers:
         raise ValueError("the model has no layers; pass them to Sequential([...]) or use add()")
-    epochs = check_int("epochs", epochs, low=0)
+    # plain ints and floats in range skip the general checks (a fit of a small network is ~20 us in all)
+    if not (type(epochs) is int and 0 <= epochs <= 2**53):
+        epochs = check_int("epochs", epochs, low=0)
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
-    verbose = check_int("verbose", verbose, low=0)
+    if not (type(verbose) is int and verbose >= 0):
+        verbose = check_int("verbose", verbose, low=0)
     if patience is not None:
         patience = check_int("patience", patience, low=0)
-    min_delta = check_scalar("min_delta", min_delta, low=0.0)
+    if not (type(min_delta) is float and 0.0 <= min_delta < math.inf):
+        min_delta = check_scalar("min_delta", min_delta, low=0.0)
     if threads is not None:
         threads = config._check_threads(threads)
     opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(lr=0.01))
@@ -115,15 +145,20 @@ def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, ve
     check_output_activation(spec, model.layers[-1].activation)
     X = check_features("X", X, dtype, model.input_dim)
     Y = check_targets("y", y, dtype, X.shape[0], model.output_dim, spec)
-    Xv = np.empty((0, X.shape[1]), dtype)
-    Yv = np.empty((0, Y.shape[1]), dtype)
+    Xv = _no_rows(X.shape[1], dtype)
+    Yv = _no_rows(Y.shape[1], dtype)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a tuple (X_val, y_val)")
         Xv = check_features("validation_data[0]", validation_data[0], dtype, X.shape[1])
         Yv = check_targets("validation_data[1]", validation_data[1], dtype, Xv.shape[0], model.output_dim, spec)
     n = X.shape[0]
-    batch = n if batch_size is None else min(check_int("batch_size", batch_size, low=1), n)
+    if batch_size is None:
+        batch = n
+    elif type(batch_size) is int and 1 <= batch_size <= 2**53:
+        batch = min(batch_size, n)
+    else:
+        batch = min(check_int("batch_size", batch_size, low=1), n)
     return FitRequest(X, Y, Xv, Yv, spec, opt, epochs, batch, bool(shuffle) and batch < n, verbose, patience,
                       min_delta, threads)
 
@@ -145,55 +180,129 @@ class FitBuffers(NamedTuple):
     val_losses: np.ndarray  #: (chunk_epochs,) float64 with validation data, else (0,)
 
 
-class BufferCache:
-    """Allocates a fit's buffers, and keeps small ones for the next fit of the same shape.
+def allocate_buffers(layout: np.ndarray, dtype: np.dtype, n: int, batch: int, early_stopping: bool,
+                     shuffle_rows: int, chunk_epochs: int, validation: bool, grad_slots: int = 1) -> FitBuffers:
+    """The buffers of a fit of ``n`` rows in batches of ``batch``; MemoryError names the batch size.
 
-    Buffers of up to :data:`fastnn.config.REUSED_BUFFER_BYTES` are kept (every
-    one is overwritten before it is read); this saves ~10 us per fit for the
-    small networks.
+    ``grad_slots``: gradient slots of the compiled step (:func:`fastnn.contract.row_blocks`).
+    """
+    rows = layout.tolist()
+    p = rows[-1][contract.B_OFF] + rows[-1][contract.N_OUT]
+    widths = [rows[0][contract.N_IN]] + [row[contract.N_OUT] for row in rows]
+    sizes = {
+        "grad": (grad_slots * p, dtype),
+        "snapshot": (contract.snapshot_size(p), dtype),  # two start-of-epoch slots: theta, s1, s2
+        "best": (p if early_stopping else 0, dtype),
+        "xb": (batch * widths[0], dtype),
+        "yb": (batch * widths[-1], dtype),
+        "abuf": (batch * sum(widths[1:]), dtype),
+        "dbuf": (batch * max(widths), dtype),
+        "dbuf_other": (batch * max(widths), dtype),
+        "rowloss": (batch, np.float64),
+        "perms": (shuffle_rows * n, np.int64),
+        "losses": (chunk_epochs, np.float64),
+        "val_losses": (chunk_epochs if validation else 0, np.float64),
+    }
+    try:
+        return FitBuffers(**{name: np.empty(size, dtype) for name, (size, dtype) in sizes.items()})
+    except MemoryError:
+        total = sum(size * np.dtype(dtype).itemsize for size, dtype in sizes.values())
+        raise MemoryError(
+            f"fit needs about {total / 2**20:.0f} MiB of buffers for batch_size={batch}; "
+            "the model is unchanged (try a smaller batch_size)"
+        ) from None
+
+
+class FitPlan(NamedTuple):
+    """Everything a fit derives from its settings and shapes, not from the data values.
+
+    Made by :meth:`PlanCache.plan`; a repeated ``fit`` with the same settings
+    and shapes reuses it (and its buffers), so it allocates nothing and
+    recomputes nothing before the compiled loop runs.
+    """
+
+    buffers: FitBuffers
+    loop: object  #: the backend's train_epochs (a KernelPair for numba: the build is picked per call)
+    work: int  #: multiply-adds of one batch's forward pass
+    blas_threads_matter: bool  #: the fit's products reach OpenBLAS's threading (see run_fit)
+    first_chunk: int  #: epochs of the first call
+    no_weights: np.ndarray  #: (0,) of the model's dtype: no sample weights
+    opt_code: int
+    hyper: np.ndarray
+    #: the loop's arguments after ``s2`` (loss_code ... state), in the contract's order
+    tail: tuple
+    state: np.ndarray  #: the loop state (part of ``tail``), reset by run_fit
+    perm_rows: np.ndarray  #: (shuffle epochs, n) view of ``buffers.perms`` (part of ``tail``)
+    order: np.ndarray | None  #: arange(n) when shuffling: the start of every permutation
+
+
+class PlanCache:
+    """Makes a fit's :class:`FitPlan`, and keeps the last one for the next fit with the same key.
+
+    A plan is kept only when its buffers take at most
+    :data:`fastnn.config.REUSED_BUFFER_BYTES` (every buffer is overwritten
+    before it is read): a repeated fit of a small network then costs a few
+    microseconds beyond its compiled loop, while a large fit does not pin
+    its batch buffers to the model.
     """
 
     def __init__(self):
         self._key = None
-        self._kept: FitBuffers | None = None
+        self._kept: FitPlan | None = None
 
-    def allocate(self, layout: np.ndarray, dtype: np.dtype, n: int, batch: int, early_stopping: bool,
-                 shuffle_rows: int, chunk_epochs: int, validation: bool, grad_slots: int = 1) -> FitBuffers:
-        """The buffers of a fit of ``n`` rows in batches of ``batch``; MemoryError names the batch size.
+    def __getstate__(self):  # a pickled or copied model drops the cache (kernels and buffers are rebuilt)
+        return {}
 
-        ``grad_slots``: gradient slots of the compiled step (:func:`fastnn.contract.row_blocks`).
-        """
-        rows = layout.tolist()
-        p = rows[-1][contract.B_OFF] + rows[-1][contract.N_OUT]
-        widths = [rows[0][contract.N_IN]] + [row[contract.N_OUT] for row in rows]
-        key = (dtype, n, batch, early_stopping, shuffle_rows, chunk_epochs, validation, tuple(widths), grad_slots)
+    def __setstate__(self, state):
+        self.__init__()
+
+    def plan(self, request: FitRequest, backend: str, layout: np.ndarray, dtype: np.dtype) -> FitPlan:
+        """The plan of ``request`` on a model with ``layout``; MemoryError (model unchanged) when buffers do not fit."""
+        opt = request.optimizer
+        key = (backend, id(layout), dtype, request.X.shape, request.Xv.shape, request.batch_size, request.epochs,
+               request.shuffle, request.patience, request.min_delta, request.spec.code, type(opt),
+               tuple(vars(opt).values()))
         if key == self._key:
             return self._kept
-        sizes = {
-            "grad": (grad_slots * p, dtype),
-            "snapshot": (contract.snapshot_size(p), dtype),  # two start-of-epoch slots: theta, s1, s2
-            "best": (p if early_stopping else 0, dtype),
-            "xb": (batch * widths[0], dtype),
-            "yb": (batch * widths[-1], dtype),
-            "abuf": (batch * sum(widths[1:]), dtype),
-            "dbuf": (batch * max(widths), dtype),
-            "dbuf_other": (batch * max(widths), dtype),
-            "rowloss": (batch, np.float64),
-            "perms": (shuffle_rows * n, np.int64),
-            "losses": (chunk_epochs, np.float64),
-            "val_losses": (chunk_epochs if validation else 0, np.float64),
-        }
-        try:
-            buffers = FitBuffers(**{name: np.empty(size, dtype) for name, (size, dtype) in sizes.items()})
-        except MemoryError:
-            total = sum(size * np.dtype(dtype).itemsize for size, dtype in sizes.values())
-            raise MemoryError(
-                f"fit needs about {total / 2**20:.0f} MiB of buffers for batch_size={batch}; "
-                "the model is unchanged (try a smaller batch_size)"
-            ) from None
-        if sum(a.nbytes for a in buffers) <= config.REUSED_BUFFER_BYTES:
-            self._key, self._kept = key, buffers
-        return buffers
+        plan = make_plan(request, backend, layout, dtype)
+        if sum(a.nbytes for a in plan.buffers) <= config.REUSED_BUFFER_BYTES:
+            self._key, self._kept = key, plan
+        return plan
+
+
+def make_plan(request: FitRequest, backend: str, layout: np.ndarray, dtype: np.dtype) -> FitPlan:
+    """Allocate the buffers of ``request`` and derive its loop, hyper-parameters and first chunk."""
+    n, batch = request.X.shape[0], request.batch_size
+    madds = contract.madds_per_row(layout)
+    work = batch * madds
+    grad_slots = contract.row_blocks(batch, layout) if backend == "numba" else 1
+    buf = allocate_buffers(layout, dtype, n, batch, request.patience is not None, shuffle_rows_per_chunk(request),
+                           chunk_epochs(request), request.Xv.shape[0] > 0, grad_slots)
+    train = backend_module(backend)
+    if backend == "numba":  # the feature-major loop for narrow networks, else the row-major one
+        loop = train.pick_train_epochs(layout, contract.KERAS, False)
+    else:
+        loop = train.train_epochs
+    no_weights = np.empty(0, dtype)
+    perm_rows = buf.perms.reshape(-1, n)
+    state = contract.new_loop_state()
+    tail = (
+        request.spec.code, contract.KERAS, dtype.type(np.finfo(dtype).eps), batch,
+        -1 if request.patience is None else request.patience,
+        buf.grad, buf.snapshot, buf.best, buf.xb, buf.yb, no_weights, buf.abuf, buf.dbuf, buf.dbuf_other,
+        buf.rowloss, *contract.ChunkArgs(perms=perm_rows, losses=buf.losses, val_losses=buf.val_losses, state=state),
+    )
+    return FitPlan(
+        buffers=buf, loop=loop, work=work,
+        blas_threads_matter=backend == "numba" and work >= config.BLAS_THREADING_MIN_MADDS,
+        first_chunk=first_chunk(backend, n, batch, layout.shape[0], work), no_weights=no_weights,
+        opt_code=request.optimizer.code, hyper=hyper_for(request.optimizer, request.min_delta), tail=tail,
+        state=state, perm_rows=perm_rows, order=np.arange(n) if request.shuffle else None,
+    )
+
+
+#: The loop state every fit starts from (copied into the plan's state array).
+_INITIAL_STATE = contract.new_loop_state()
 
 
 def new_optimizer_state(n_params: int, dtype: np.dtype, n_state: int) -> list:
@@ -242,56 +351,41 @@ class FitOutcome(NamedTuple):
     step: int  #: optimizer steps over the model's life after this fit
 
 
-def run_fit(request: FitRequest, backend: str, theta: np.ndarray, layout: np.ndarray, opt_state: list,
-            buffers: FitBuffers, shuffle_rng: np.random.Generator, epochs_trained: int, step: int) -> FitOutcome:
+def run_fit(request: FitRequest, plan: FitPlan, backend: str, theta: np.ndarray, layout: np.ndarray,
+            opt_state: list, shuffle_rng: np.random.Generator, epochs_trained: int, step: int) -> FitOutcome:
     """Train ``theta`` (and ``opt_state``) in place for ``request.epochs`` epochs; see the module docstring.
 
+    ``plan`` comes from :meth:`PlanCache.plan` for this request.
     ``epochs_trained`` and ``step`` are the model's counters before the fit
     (the decay schedule and Adam's step continue from them).
     """
+    if request.threads is None and not plan.blas_threads_matter:  # nothing to set: skip the context managers
+        return _run(request, plan, backend, theta, layout, opt_state, shuffle_rng, epochs_trained, step)
     context = config.threads(request.threads) if request.threads is not None else contextlib.nullcontext()
-    blas_threads_matter = backend == "numba" and (
-        request.batch_size * contract.madds_per_row(layout) >= config.BLAS_THREADING_MIN_MADDS)
-    with context, config.blas_single_threaded(blas_threads_matter):
-        return _run(request, backend, theta, layout, opt_state, buffers, shuffle_rng, epochs_trained, step)
+    with context, config.blas_single_threaded(plan.blas_threads_matter):
+        return _run(request, plan, backend, theta, layout, opt_state, shuffle_rng, epochs_trained, step)
 
 
-def _run(req: FitRequest, backend, theta, layout, opt_state, buf: FitBuffers, shuffle_rng, epoch0, step):
-    train = backend_module(backend)
-    X, Y, Xv, Yv, n, dtype = req.X, req.Y, req.Xv, req.Yv, req.X.shape[0], theta.dtype
-    batch, epochs, patience = req.batch_size, req.epochs, req.patience
-    work = batch * contract.madds_per_row(layout)
-    if backend == "numba":  # the feature-major loop for narrow networks, else the row-major one
-        loop = train.pick_train_epochs(layout, contract.KERAS, False)
-    else:
-        loop = train.train_epochs
-    train_epochs = pick_build(loop, backend, work)
-    no_weights = np.empty(0, dtype)
-    fit_args = contract.FitArgs(
-        X=X, Y=Y, sw=no_weights, Xv=Xv, Yv=Yv, theta=theta, layout=layout, opt_code=req.optimizer.code,
-        hyper=hyper_for(req.optimizer, req.min_delta), s1=opt_state[0], s2=opt_state[1], loss_code=req.spec.code,
-        convention=contract.KERAS, eps=dtype.type(np.finfo(dtype).eps), batch_size=batch,
-        patience=-1 if patience is None else patience, grad=buf.grad, snapshot=buf.snapshot, best=buf.best,
-        xb=buf.xb, yb=buf.yb, swb=no_weights, abuf=buf.abuf, dbuf=buf.dbuf, dbuf_other=buf.dbuf_other,
-        rowloss=buf.rowloss,
-    )
-    state = contract.new_loop_state()
-    perm_rows = buf.perms.reshape(-1, n)
-    losses, val_losses = buf.losses, buf.val_losses
+def _run(req: FitRequest, plan: FitPlan, backend, theta, layout, opt_state, shuffle_rng, epoch0, step):
+    X, Y, Xv, Yv, n = req.X, req.Y, req.Xv, req.Yv, req.X.shape[0]
+    epochs, patience = req.epochs, req.patience
+    train_epochs = pick_build(plan.loop, backend, plan.work)
+    state, perm_rows, losses = plan.state, plan.perm_rows, plan.buffers.losses
+    state[:] = _INITIAL_STATE
     # one argument tuple for every chunk: between calls only the row orders and the counters in `state` change
-    loop_args = (*fit_args, *contract.ChunkArgs(perms=perm_rows, losses=losses, val_losses=val_losses, state=state))
-    order = np.arange(n) if req.shuffle else None
+    loop_args = (X, Y, plan.no_weights, Xv, Yv, theta, layout, plan.opt_code, plan.hyper, opt_state[0],
+                 opt_state[1], *plan.tail)
+    validation = Xv.shape[0] > 0
     history = History()
-    progress = Progress(req.verbose, epochs)
-    chunk, status = first_chunk(backend, n, batch, layout.shape[0], work), contract.OK
+    progress = Progress(req.verbose, epochs) if req.verbose else None
+    chunk, status, done = plan.first_chunk, contract.OK, 0
     with InterruptGuard() as guard:
-        while history.epochs < epochs and status == contract.OK and not guard.interrupted:
-            done = history.epochs
+        while done < epochs and status == contract.OK and not guard.interrupted:
             count = min(chunk, epochs - done, losses.shape[0])
             if req.shuffle:
                 count = min(count, perm_rows.shape[0])
                 for row in perm_rows[:count]:  # rng.permutation(n) is arange(n) then shuffle: the same stream
-                    row[...] = order
+                    row[...] = plan.order
                     shuffle_rng.shuffle(row)
             state[contract.S_EPOCH0] = epoch0 + done
             state[contract.S_N_EPOCHS] = count
@@ -300,12 +394,12 @@ def _run(req: FitRequest, backend, theta, layout, opt_state, buf: FitBuffers, sh
             ran, status, step = train_epochs(*loop_args)
             elapsed = time.perf_counter() - started
             ran, step = int(ran), int(step)
-            history.epochs = done + ran
-            history.loss += losses[:ran].tolist()
-            if Xv.shape[0]:
-                history.val_loss += val_losses[:ran].tolist()
-            history.lr += req.optimizer.lr_schedule(epoch0 + done, ran)
-            progress.update(history, epoch0, done)
+            history.record_chunk(losses[:ran], plan.buffers.val_losses[:ran] if validation else None,
+                                 req.optimizer, epoch0 + done)
+            done += ran
+            history.epochs = done
+            if progress is not None:
+                progress.update(history, epoch0, done - ran)
             if ran:
                 chunk = max(1, int(config.CHUNK_SECONDS / max(elapsed / ran, 1e-9)))
         history.interrupted = guard.interrupted and history.epochs < epochs and status == contract.OK
@@ -326,10 +420,11 @@ def _run(req: FitRequest, backend, theta, layout, opt_state, buf: FitBuffers, sh
                    f"and the model keeps {kept_text}")
         warnings.warn(message, RuntimeWarning, stacklevel=4)
     if patience is not None and state[contract.S_BEST_EPOCH] >= 0:
-        theta[...] = buf.best
+        theta[...] = plan.buffers.best
         history.best_epoch = int(state[contract.S_BEST_EPOCH]) - epoch0
     history.stopped_early = status == contract.STOPPED_EARLY
     if history.interrupted:
         message = f"interrupted: kept the weights and history of epoch {history.epochs}"
-    progress.close(message if req.verbose else "")
+    if progress is not None:
+        progress.close(message)
     return FitOutcome(history, epochs_trained, step)

@@ -115,20 +115,64 @@ def test_first_chunk_is_one_call_for_small_fits_and_bounded_for_large_ones():
         fastnn.config.CHUNK_SECONDS)
 
 
-def test_buffer_cache_reuses_small_buffers_only_for_the_same_shape():
-    layout, _ = fastnn.contract.make_layout(3, [4, 1], [1, 0])
-    cache = training.BufferCache()
-    first = cache.allocate(layout, np.dtype(np.float64), n=10, batch=5, early_stopping=False, shuffle_rows=2,
-                           chunk_epochs=3, validation=False)
-    again = cache.allocate(layout, np.dtype(np.float64), n=10, batch=5, early_stopping=False, shuffle_rows=2,
-                           chunk_epochs=3, validation=False)
-    assert again.grad is first.grad and again.abuf is first.abuf
-    other = cache.allocate(layout, np.dtype(np.float64), n=11, batch=5, early_stopping=False, shuffle_rows=2,
-                           chunk_epochs=3, validation=False)
-    assert other.grad is not first.grad
-    assert first.snapshot.size == fastnn.contract.snapshot_size(first.grad.size)
+def _request(model, X, y, **settings):
+    args = dict(epochs=3, batch_size=5, loss="mse", optimizer=None, shuffle=True, verbose=0, validation_data=None,
+                patience=None, min_delta=0.0, threads=None)
+    args.update(settings)
+    return training.check_fit_args(model, X, y, **args)
+
+
+def test_plan_cache_reuses_a_small_plan_only_for_the_same_settings_and_shapes():
+    model = Sequential([Dense(4, "tanh"), Dense(1)], input_dim=3)
+    X, Y = make_data(n=10, d=3, k=1)
+    cache = training.PlanCache()
+    first = cache.plan(_request(model, X, Y), "numba", model._layout, model.dtype)
+    again = cache.plan(_request(model, X + 1, Y), "numba", model._layout, model.dtype)  # other values, same shapes
+    assert again is first
+    assert first.buffers.snapshot.size == fastnn.contract.snapshot_size(model.n_params)
+    for changed in (dict(batch_size=4), dict(epochs=4), dict(shuffle=False), dict(patience=2),
+                    dict(optimizer=SGD(0.5)), dict(epochs=5),
+                    dict(min_delta=0.1)):
+        other = cache.plan(_request(model, X, Y, **changed), "numba", model._layout, model.dtype)
+        assert other is not first and other.buffers.grad is not first.buffers.grad, changed
+    assert cache.plan(_request(model, X[:9], Y[:9]), "numba", model._layout, model.dtype) is not first
+    # a plan whose buffers exceed REUSED_BUFFER_BYTES is not kept (the next fit allocates again)
+    big_X, big_Y = make_data(n=20_000, d=3, k=1)
+    big = cache.plan(_request(model, big_X, big_Y, batch_size=None, epochs=1), "numba", model._layout, model.dtype)
+    assert sum(a.nbytes for a in big.buffers) > fastnn.config.REUSED_BUFFER_BYTES
+    assert cache.plan(_request(model, big_X, big_Y, batch_size=None, epochs=1), "numba", model._layout,
+                      model.dtype) is not big
     state = training.new_optimizer_state(7, np.dtype(np.float32), 1)
     assert [s.shape for s in state] == [(7,), (0,)] and not np.any(state[0]) and state[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_repeated_fit_on_a_kept_plan_trains_like_a_fresh_model(backend):
+    """The second fit reuses the plan (buffers, state array): same result as one fit of a new model."""
+    X, Y = make_data(n=12, d=3, k=1)
+    kwargs = dict(epochs=4, batch_size=5, optimizer=SGD(0.05, momentum=0.5), patience=1, validation_data=(X, Y))
+    reused = Sequential([Dense(4, "tanh"), Dense(1)], input_dim=3, backend=backend, seed=3)
+    first = reused.fit(X, Y, **kwargs)
+    second = reused.fit(X, Y, **kwargs)
+    fresh = Sequential([Dense(4, "tanh"), Dense(1)], input_dim=3, backend=backend, seed=3)
+    fresh.fit(X, Y, **kwargs)
+    fresh_second = fresh.fit(X, Y, **{**kwargs, "optimizer": SGD(0.05, momentum=0.5)})  # equal settings: kept state
+    np.testing.assert_array_equal(reused.get_weights()[0], fresh.get_weights()[0])
+    assert second.loss == fresh_second.loss and second.val_loss == fresh_second.val_loss
+    assert first.loss != second.loss  # the history holds its own copy, not a view of the reused buffer
+
+
+def test_history_lists_are_made_on_first_access_and_stay_editable():
+    history = training.History()
+    opt = SGD(0.1, decay=0.5)
+    history.record_chunk(np.array([3.0, 2.0]), None, opt, 0)
+    history.record_chunk(np.array([1.0]), np.array([1.5]), opt, 2)
+    assert history.loss == [3.0, 2.0, 1.0] and history.val_loss == [1.5]
+    assert history.lr == [opt.lr_at(e) for e in range(3)]
+    history.loss += [0.5]
+    assert history.loss == [3.0, 2.0, 1.0, 0.5] and history.history["loss"] is history.loss
+    assert training.History(loss=[1.0], epochs=1) == training.History(loss=[1.0], epochs=1)
+    assert "loss=[1.0]" in repr(training.History(loss=[1.0]))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -65,11 +65,11 @@ from fastnn.contract import (
     S_BEST, S_BEST_EPOCH, S_EPOCH0, S_KEPT_EPOCH, S_KEPT_LOSS, S_KEPT_SLOT, S_KEPT_STEP, S_N_EPOCHS,
     S_STEP0, S_WAIT, SKLEARN, STOPPED_EARLY, W_OFF, require_parameters,
 )
-from fastnn.kernels._jit import kernel, opaque_variant, serial_kernel, variant, vector_kernel
+from fastnn.kernels._jit import KernelPair, kernel, opaque_variant, serial_kernel, variant, vector_kernel
 from fastnn.kernels.activations import activate_block, activation_backward_block
 from fastnn.kernels.blas import has_large_weights, product_forward, product_input_grad, product_weight_grad
 from fastnn.kernels.dense import add_bias_rows, grad_b_sum
-from fastnn.kernels.feature_major import fm_dataset_loss, fm_train_batch
+from fastnn.kernels.feature_major import fm_dataset_loss, fm_predict_rows, fm_train_batch
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
 from fastnn.kernels.network import update_range
 from fastnn.losses import CATEGORICAL_CROSSENTROPY, MSE, POISSON
@@ -567,6 +567,19 @@ train_epochs = variant(_train_epochs, "", FEATURE_MAJOR=False)
 #: The same loop with the feature-major step (:mod:`fastnn.kernels.feature_major`): narrow networks
 #: (:func:`is_narrow`), KERAS convention, no sample weights; :func:`pick_train_epochs` chooses.
 train_epochs_narrow = variant(_train_epochs, "_narrow", nrt=False, FEATURE_MAJOR=True)
+
+
+def pick_inference_by_width(narrow: bool):
+    """``(predict_rows, dataset_loss)`` for a network; ``narrow``: :func:`is_narrow` holds for it.
+
+    Narrow networks predict and evaluate feature-major: ``fm_dataset_loss`` is
+    what their fits compile for validation anyway, and ``fm_predict_rows``
+    shares its forward pass.  Both are serial builds, returned as pairs of
+    themselves.  The feature-major ``dataset_loss`` takes no ``rowloss``.
+    """
+    if narrow:
+        return KernelPair(fm_predict_rows, fm_predict_rows), KernelPair(fm_dataset_loss, fm_dataset_loss)
+    return predict_rows, dataset_loss
 
 
 def pick_train_epochs(layout, convention, weighted: bool):
