@@ -333,10 +333,14 @@ def train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss_
 
 
 def _snapshot_slots(snapshot, theta, s1, s2):
-    """The two snapshot slots as views ``(theta, s1, s2)``, each ``3 * P`` values: the layout of the compiled loop."""
+    """The two snapshot slots, each ``3 * P`` values (the compiled loop's layout): ``[(saved, live), ...]`` per slot.
+
+    ``saved`` is the slot's view for ``live`` (``theta``, ``s1``, ``s2``); empty optimizer states are left out.
+    """
     p = theta.size
-    return [(snapshot[base:base + p], snapshot[base + p:base + p + s1.size],
-             snapshot[base + 2 * p:base + 2 * p + s2.size]) for base in (0, 3 * p)]
+    return [[(snapshot[start:start + live.size], live)
+             for start, live in ((base, theta), (base + p, s1), (base + 2 * p, s2)) if live.size]
+            for base in (0, 3 * p)]
 
 
 def _all_finite(a) -> bool:
@@ -390,7 +394,7 @@ def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss
         step_at_start = step
         running = 1 - kept_slot  # the snapshot slot not holding the kept start
         if keras:  # to undo the epoch if it diverges
-            for saved, live in zip(slots[running], (theta, s1, s2)):
+            for saved, live in slots[running]:
                 saved[...] = live
         lr = lr0 / (1 + decay * epoch)
         total = 0.0
@@ -406,7 +410,7 @@ def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss
         if keras and (diverged or not _all_finite(theta)):  # or the last update overflowed
             # back to the start of the epoch with the lowest finite loss, or of this one
             restored, final_step = (kept_slot, kept_step) if kept_epoch >= 0 else (running, step_at_start)
-            for saved, live in zip(slots[restored], (theta, s1, s2)):
+            for saved, live in slots[restored]:
                 live[...] = saved
             return finish(e, NON_FINITE, final_step)
         loss = losses[e] = total / n
