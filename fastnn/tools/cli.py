@@ -176,8 +176,10 @@ def _add_compare_parser(subparsers) -> None:
         "compare", help="time fastnn against its NumPy reference (and scikit-learn, PyTorch) on named workloads",
         description="Train the same initial weights on the numpy reference backend and on fastnn's numba "
                     "backend, for each workload, and print the times, the speed-up (median of alternating "
-                    "rounds), the largest difference between the final weights and the final losses. Exit "
-                    "status 1 when the backends disagree beyond the dtype's tolerance (FAIL).",
+                    "rounds), the largest difference between the final weights and the final losses; on the "
+                    "seed workloads also the tutorial-style NumPy loop of the same job (fastnn/tools/tutorial.py), "
+                    "its time and ratios. Exit status 1 when the backends, or the tutorial loop and the "
+                    "reference, disagree beyond the dtype's tolerance (FAIL).",
     )
     parser.add_argument("names", nargs="*", metavar="WORKLOAD",
                         help=f"workloads to run: {', '.join(WORKLOADS)} (default: every available one)")

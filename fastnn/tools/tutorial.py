@@ -215,7 +215,7 @@ def has_tutorial_loop(workload) -> bool:
     return workload.name in TUTORIAL_WORKLOADS
 
 
-def tutorial_call(workload, weights):
+def tutorial_call(workload, weights, epochs=None):
     """A no-argument callable that runs ``workload``'s tutorial-style loop from ``weights``.
 
     Everything the loop's caller would prepare once (the data, the settings
@@ -228,6 +228,9 @@ def tutorial_call(workload, weights):
         One of :data:`TUTORIAL_WORKLOADS`.
     weights : list of ndarray
         Initial weights ``[W0, b0, ...]`` (not modified).
+    epochs : int, optional
+        Default the workload's (fewer: the short untimed run that precedes
+        each timed one in ``fastnn compare``).
 
     Returns
     -------
@@ -249,7 +252,8 @@ def tutorial_call(workload, weights):
     _check_settings(workload, config)
     data = workload.data()
     X, y = data.X, data.y
-    lr, decay, epochs = config["lr"], config.get("decay", 0.0), workload.epochs
+    lr, decay = config["lr"], config.get("decay", 0.0)
+    epochs = workload.epochs if epochs is None else epochs
     if workload.name == "linear":
         x, target = X[:, 0], y[:, 0]
         w, b = float(weights[0][0, 0]), float(weights[1][0])

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from fastnn.tools import cli, compare
+from fastnn.tools import cli, compare, tutorial
 from fastnn.tools.workloads import get_workload
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -41,6 +41,9 @@ def test_json_has_the_required_keys_for_small_workloads():
         assert len(row["reference_times"]) == len(row["fastnn_times"]) == 1
         assert row["max_weight_diff"] <= row["tolerance"]
         assert row["fastnn_loss"] == pytest.approx(row["reference_loss"], rel=1e-6)
+        # the tutorial-style loop: timed in the same round, its weights held to the backends' tolerance
+        assert row["tutorial_s"] > 0 and len(row["tutorial_times"]) == 1
+        assert row["tutorial_max_weight_diff"] <= row["tolerance"]
     assert "fastnn_accuracy" in rows[1] and "gemm_floor_s" not in rows[1]
 
 
@@ -49,9 +52,54 @@ def test_table_output_and_footer():
     assert status == 0
     lines = out.splitlines()
     assert lines[0].split()[:5] == ["workload", "dtype", "reference", "fastnn", "speed-up"]
+    assert "tutorial  vs tutorial  ref/tut" in lines[0]
     assert lines[1].startswith("linear") and lines[1].rstrip().endswith("ok")
     assert any(line.startswith("times: median of 2 alternating rounds") for line in lines)
+    assert any(line.startswith("tutorial loop max |w_tutorial - w_reference|: linear ") for line in lines)
+    assert any(line.startswith("tutorial: the seed's training loop") and "ref/tut: reference time / tutorial time"
+               in line for line in lines)
     assert any(line.startswith("machine: ") for line in lines)
+
+
+def test_tutorial_loop_ratios_come_from_the_side_times():
+    """Three rounds: each ratio is the median of the per-round ratios of the times the row reports."""
+    row = compare.compare_workload(get_workload("house"), repeat=3)
+    assert row["status"] == "ok", row["problems"]
+    ref, fast, tut = row["reference_times"], row["fastnn_times"], row["tutorial_times"]
+    assert len(ref) == len(fast) == len(tut) == 3 and min(tut) > 0
+    assert row["tutorial_s"] == pytest.approx(np.median(tut))
+    assert row["tutorial_speedup"] == pytest.approx(np.median([t / f for t, f in zip(tut, fast)]))
+    assert row["reference_over_tutorial"] == pytest.approx(np.median([r / t for r, t in zip(ref, tut)]))
+    assert row["speedup"] == pytest.approx(np.median([r / f for r, f in zip(ref, fast)]))
+
+
+def test_tutorial_loop_weights_against_the_reference():
+    """The loop's final weights are compared with the reference backend's: its own run of the loop here (outside
+    the command) gives the reported difference, and both runs agree with the reference within the tolerance."""
+    w = get_workload("xor")
+    row = compare.compare_workload(w, repeat=1)
+    model = w.build_model("numpy")
+    weights, _ = tutorial.run_tutorial(w, model.get_weights())
+    w.fit(model)
+    assert row["tutorial_max_weight_diff"] == compare.max_abs_diff(weights, model.get_weights())
+    assert row["tutorial_max_weight_diff"] <= row["tolerance"]
+
+
+def test_a_tutorial_loop_that_disagrees_fails(monkeypatch):
+    real = tutorial.tutorial_call
+
+    def perturbed(workload, weights, epochs=None):
+        call = real(workload, weights, epochs)
+
+        def run():
+            ws, losses = call()
+            return [ws[0] + 1e-3] + ws[1:], losses
+        return run
+
+    monkeypatch.setattr(compare.sides.tutorial, "tutorial_call", perturbed)
+    status, out, _ = run_main("linear", repeat=1)
+    assert status == 1 and out.splitlines()[1].endswith("FAIL")
+    assert "FAIL linear: tutorial loop disagrees with the reference" in out
 
 
 def test_planted_disagreement_fails(monkeypatch):
@@ -146,6 +194,7 @@ def test_gemm_floor_column_for_tabular():
     row = compare.compare_workload(get_workload("tabular"), repeat=1)
     assert row["status"] == "ok", row["problems"]
     assert row["gemm_floor_s"] > 0 and row["fastnn_over_gemm"] > 0
+    assert not [key for key in row if key.startswith("tutorial")]  # the tutorial loop: seed workloads only
     assert row["max_weight_diff"] <= row["tolerance"]
 
 

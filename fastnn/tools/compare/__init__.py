@@ -15,6 +15,18 @@ the compiled backend (``numba``) and reports:
   after a short idle pause (:data:`SETTLE_SECONDS`), so that the worker
   threads of the previous side have stopped spinning, and each timed fit
   right after a one-epoch fit on two batches of the same side, untimed.
+- ``tutorial_s`` for the seed workloads (``linear``, ``xor``, ``house``,
+  ``classify``): the time of the same job written as a tutorial reader
+  writes it, a few NumPy expressions per epoch
+  (:mod:`fastnn.tools.tutorial`), from the same initial weights with the
+  same epochs, learning-rate schedule and loss, timed in the same rounds
+  (after the same untimed one-epoch run).  ``tutorial_speedup``: the median
+  of ``tutorial time / fastnn time``, what fastnn gains over the code it
+  replaces; ``reference_over_tutorial``: the median of ``reference time /
+  tutorial time`` (near 1: the speed-up over the reference is not inflated
+  by a slow reference); ``tutorial_max_weight_diff``: its final weights
+  against the reference backend's, held to the backends' tolerance (a FAIL
+  beyond it), and ``tutorial_loss``: its last epoch's loss.
 - ``max_weight_diff``: the largest absolute difference between the two
   backends' final weights, checked against the dtype's tolerance
   (:data:`WEIGHT_RTOL`, relative to ``max(1, largest |weight|)``).  Beyond
@@ -49,9 +61,10 @@ the compiled backend (``numba``) and reports:
 The package's modules:
 
 - :mod:`~fastnn.tools.compare.sides`: one :class:`~fastnn.tools.compare.sides.Side`
-  subclass per compared side (the two backends, the GEMM floor and every
-  ``--with`` entry), registered in :data:`SIDES`: how it warms up, runs once
-  timed, and which cells and table columns it adds.
+  subclass per compared side (the two backends, the tutorial-style loop, the
+  GEMM floor and every ``--with`` entry), registered in :data:`SIDES`: how it
+  warms up, runs once timed, and which cells, table columns and problems it
+  adds.
 - :mod:`~fastnn.tools.compare.fits`: fastnn's own timed fits, and the GEMM
   floor.
 - :mod:`~fastnn.tools.compare.libraries`: the workload as scikit-learn and

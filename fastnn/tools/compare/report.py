@@ -2,8 +2,9 @@
 
 The table has one line per workload, printed as soon as the workload is
 measured: the workload and dtype, the two backends' times and the speed-up,
-the columns of the GEMM floor (when a planned workload has one) and of each
-``--with`` extra in the order given (:attr:`.sides.Side.columns`), then the
+the columns of the tutorial-style loop and of the GEMM floor (when a planned
+workload has one) and of each ``--with`` extra in the order given
+(:attr:`.sides.Side.columns`), then the
 agreement check (``max |dw|``, ``tol``), the two final losses and the
 status.  The footer lists the failures, test accuracies, what the extra
 sides found and how their setup differs, what the columns mean, and the
@@ -17,7 +18,7 @@ import json
 import sys
 
 from fastnn.tools.compare.runner import STATUS_OK, Plan, plan, run_compare
-from fastnn.tools.compare.sides import EXTRAS, SIDES, Column, GemmFloor, get_side
+from fastnn.tools.compare.sides import EXTRAS, SIDES, Column, GemmFloor, Tutorial, get_side
 
 
 def format_time(seconds) -> str:
@@ -68,7 +69,7 @@ def _cell(column: Column):
     return lambda row: write(row.get(column.key))
 
 
-def columns(extras=(), with_floor=False) -> list:
+def columns(extras=(), with_floor=False, with_tutorial=False) -> list:
     """The table's columns: (header, width, function of a row -> text).
 
     Parameters
@@ -77,8 +78,12 @@ def columns(extras=(), with_floor=False) -> list:
         ``--with`` entries, in the order their columns appear.
     with_floor : bool
         Include the GEMM floor's columns (some planned workload has one).
+    with_tutorial : bool
+        Include the tutorial-style loop's columns (some planned workload is a
+        seed workload).
     """
-    sides = ([GemmFloor] if with_floor else []) + [get_side(extra) for extra in extras]
+    sides = (([Tutorial] if with_tutorial else []) + ([GemmFloor] if with_floor else [])
+             + [get_side(extra) for extra in extras])
     chosen = HEAD + tuple(column for side in sides for column in side.columns) + TAIL
     return [(column.header, column.width, _cell(column)) for column in chosen]
 
@@ -91,6 +96,13 @@ def format_row(cols, row) -> str:
 def format_header(cols) -> str:
     """The table's header line, aligned as :func:`format_row`."""
     return "  ".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, w, _) in enumerate(cols)).rstrip()
+
+
+def _shown_sides(p: Plan) -> list:
+    """The sides with columns or footer lines in this run: the ``--with`` extras, and the sides always selected
+    that apply to some planned workload, in :data:`.sides.SIDES` order."""
+    return [side for side in SIDES
+            if side.name in p.extras or (not side.optional and any(side.applies_to(w) for w in p.workloads))]
 
 
 def format_footer(rows, p: Plan, env: dict, repeat: int) -> list:
@@ -121,14 +133,15 @@ def format_footer(rows, p: Plan, env: dict, repeat: int) -> list:
         bits = [f"{r['name']} {r[f'{extra}_loss']:.4g}" for r in rows if f"{extra}_loss" in r]
         if bits:
             lines.append(f"{extra} final loss: " + ", ".join(bits))
-    extras = [side for side in SIDES if side.name in p.extras]
-    for side in extras:
+    shown = _shown_sides(p)
+    for side in shown:
         lines += side.result_lines(rows)
-    for side in extras:
+    for side in shown:
         lines += side.caveat_lines(rows)
     lines.append(f"times: median of {repeat} alternating rounds (reference, fastnn, then the others); speed-up: "
-                 "median of the per-round ratios; tol: max allowed |dw|")
-    for side in extras:
+                 "reference time / fastnn time; every ratio: the median of the per-round ratios; "
+                 "tol: max allowed |dw|")
+    for side in shown:
         lines += side.legend_lines(env)
     blas = "; ".join(env.get("blas") or ["?"])
     extra_versions = "".join(f", {e} {env[e]}" for e in EXTRAS if e in env)
@@ -152,7 +165,8 @@ def main(names=None, repeat=3, threads=None, extras=(), as_json=False, out=None,
     p = plan(names, extras)  # validate before printing anything
     for note in p.notes:
         print(f"note: {note}", file=err if as_json else out, flush=True)
-    cols = columns(p.extras, with_floor=any(GemmFloor.applies_to(w) for w in p.workloads))
+    cols = columns(p.extras, with_floor=any(GemmFloor.applies_to(w) for w in p.workloads),
+                   with_tutorial=any(Tutorial.applies_to(w) for w in p.workloads))
 
     def on_row(row):
         if not as_json:

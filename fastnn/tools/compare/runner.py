@@ -1,8 +1,9 @@
 """Running ``fastnn compare``: the plan, the warm-up, the alternating rounds and the agreement check.
 
 One workload (:func:`compare_workload`) is measured in three phases over
-the selected sides (:mod:`.sides`; the two backends always, the GEMM floor
-where it applies, the ``--with`` extras):
+the selected sides (:mod:`.sides`; the two backends always, the
+tutorial-style loop and the GEMM floor where they apply, the ``--with``
+extras):
 
 1. warm-up: every side's one-off costs, untimed;
 2. ``repeat`` rounds: in each, every timed side runs once, in the order of
@@ -10,7 +11,9 @@ where it applies, the ``--with`` extras):
    slow drifts of a shared machine hit every side alike; the reported
    times are medians over the rounds;
 3. the row: the workload's description, the agreement check of the two
-   backends' final weights (:func:`agreement`) and every side's cells.
+   backends' final weights (:func:`agreement`), every side's cells and
+   what any side found wrong (the tutorial-style loop's weights checked
+   against the reference's with the same tolerance).
 
 Tolerances (:data:`WEIGHT_RTOL`), measured on this project's workloads: in
 float64 the backends' final weights differ by at most ~5e-15 after whole
@@ -135,6 +138,7 @@ def compare_workload(workload: Workload, repeat=3, threads=None, extras=(), log=
     chosen = set(extras)
     sides = [cls(job) for cls in SIDES
              if (not cls.optional or cls.name in chosen) and cls.applies_to(workload)]
+    job.sides.update((side.name, side) for side in sides)
     by_class = {type(side): side for side in sides}
     reference, fastnn = by_class[Reference], by_class[Fastnn]
     for side in sides:
@@ -158,6 +162,11 @@ def compare_workload(workload: Workload, repeat=3, threads=None, extras=(), log=
     }
     for side in sides:
         row.update(side.cells(fastnn))
+    for side in sides:
+        found = side.problems(row)
+        if found:
+            row["problems"] = row["problems"] + found
+            row["status"] = STATUS_FAIL
     return row
 
 

@@ -8,6 +8,8 @@ side            selected   what it runs
 ==============  =========  ======================================================================
 ``reference``   always     the whole fit on the plain-NumPy reference backend (``numpy``)
 ``fastnn``      always     the whole fit on the compiled backend (``numba``)
+``tutorial``    always     the seed workload's loop as a tutorial reader writes it (:mod:`fastnn.tools.tutorial`),
+                           on the seed workloads only
 ``gemm_floor``  always     the fit's matrix products alone through NumPy's BLAS (:func:`.fits.gemm_floor`),
                            on the :data:`GEMM_FLOOR_WORKLOADS` only
 ``sklearn``     ``--with`` scikit-learn's MLP of the same network (:func:`.libraries.run_sklearn`)
@@ -27,7 +29,9 @@ the thread count), and calls, in this order:
    returning the seconds of one timed run (the side keeps them in
    :attr:`Side.times` and whatever else it reports);
 3. :meth:`Side.cells` on every side: its entries of the workload's row,
-   given the ``fastnn`` side that the ratios are taken against.
+   given the ``fastnn`` side that the ratios are taken against (the other
+   sides of the job are in :attr:`Job.sides`), then :meth:`Side.problems`:
+   what the side found wrong (a FAIL of the row).
 
 The report (:mod:`.report`) takes a side's table columns from
 :attr:`Side.columns` and its footer lines from :meth:`Side.result_lines`,
@@ -43,11 +47,12 @@ from __future__ import annotations
 import importlib
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, ClassVar, NamedTuple
 
 import numpy as np
 
+from fastnn.tools import tutorial  # called as tutorial.<name>, so that a test can substitute one
 from fastnn.tools.compare import fits  # called as fits.<name>, so that a test can substitute one
 from fastnn.tools.compare.libraries import run_sklearn, run_torch
 from fastnn.tools.compare.memory import MEMORY_EPOCHS, memory_rows
@@ -96,12 +101,16 @@ class Job:
         Threads for every side; None keeps the current settings.
     log : callable(str)
         Progress messages.
+    sides : dict
+        Every side of this job by name, filled in by the runner (a side's
+        cells may use another's times or weights).
     """
 
     workload: Workload
     weights: list
     threads: int | None = None
     log: Callable[[str], None] = lambda message: None
+    sides: dict = field(default_factory=dict)
 
 
 class Column(NamedTuple):
@@ -198,6 +207,17 @@ class Side:
         """
         return {}
 
+    def problems(self, row: dict) -> list[str]:
+        """What the side found wrong after the rounds (each one a FAIL of the row); called after :meth:`cells`.
+
+        Parameters
+        ----------
+        row : dict
+            The workload's row so far: the agreement check of the backends
+            (its ``tolerance`` among the keys) and every side's cells.
+        """
+        return []
+
     def _timing_cells(self, ratio_key: str, ratios) -> dict:
         """``<name>_s`` (median seconds), ``<name>_times`` and ``ratio_key``: the median of ``ratios``."""
         return {f"{self.name}_s": _median(self.times), f"{self.name}_times": self.times, ratio_key: _median(ratios)}
@@ -286,6 +306,95 @@ class Fastnn(Backend):
 
     name = "fastnn"
     backend = "numba"
+
+
+# ----------------------------------------------------------------------
+# what a user writes without fastnn
+# ----------------------------------------------------------------------
+
+
+class Tutorial(Side):
+    """A seed workload's training loop as a tutorial reader writes it (:func:`fastnn.tools.tutorial.tutorial_call`).
+
+    Always selected on the seed workloads; timed like the backends (each
+    timed run right after an untimed one-epoch run of the same loop).  Its
+    cells: ``tutorial_s``, ``tutorial_times``, ``tutorial_speedup`` (the
+    median of tutorial time / fastnn time), ``reference_over_tutorial`` (the
+    median of reference time / tutorial time: near 1 when fastnn's NumPy
+    reference is as lean as the tutorial's loop), ``tutorial_loss`` (its last
+    epoch's loss, before that epoch's update) and
+    ``tutorial_max_weight_diff`` (the largest difference between its final
+    weights and the reference backend's: the same steps, so rounding).
+    Beyond the backends' tolerance (the row's ``tolerance``), or when its
+    weights change from one round to the next, the row FAILs.
+
+    Attributes
+    ----------
+    finals : list of list of ndarray
+        The final weights of each round.
+    losses : list of float
+        The last round's per-epoch losses.
+    """
+
+    name = "tutorial"
+    optional = False
+    columns = (Column("tutorial", 10, "tutorial_s", "time"), Column("vs tutorial", 11, "tutorial_speedup", "ratio"),
+               Column("ref/tut", 7, "reference_over_tutorial", "ratio"))
+
+    @classmethod
+    def applies_to(cls, workload: Workload) -> bool:
+        return tutorial.has_tutorial_loop(workload)
+
+    def __init__(self, job: Job):
+        super().__init__(job)
+        self.call = self.short = None  # built by warm_up: the data and settings are read outside the timed runs
+        self.finals: list = []
+        self.losses: list = []
+        self.weight_diff = None
+
+    def warm_up(self) -> None:
+        self.call = tutorial.tutorial_call(self.job.workload, self.job.weights)
+        self.short = tutorial.tutorial_call(self.job.workload, self.job.weights, epochs=1)
+        self.short()
+
+    def run(self) -> float:
+        self.short()  # untimed, as before every timed fit of the backends
+        start = time.perf_counter()
+        weights, losses = self.call()
+        seconds = time.perf_counter() - start
+        self.finals.append(weights)
+        self.losses = losses
+        return seconds
+
+    def cells(self, fastnn: Fastnn) -> dict:
+        reference = self.job.sides["reference"]
+        self.weight_diff = max_abs_diff(self.finals[0], reference.finals[0])
+        ratios = [r / t for r, t in zip(reference.times, self.times) if t > 0]
+        return {**self._timing_cells("tutorial_speedup", [t / f for t, f in zip(self.times, fastnn.times) if f > 0]),
+                "reference_over_tutorial": _median(ratios),
+                "tutorial_loss": float(self.losses[-1]) if len(self.losses) else None,
+                "tutorial_max_weight_diff": self.weight_diff}
+
+    def problems(self, row: dict) -> list[str]:
+        tolerance = row["tolerance"]  # the backends' own: the dtype's relative tolerance x the weights' scale
+        out = []
+        if not self.weight_diff <= tolerance:
+            out.append(f"tutorial loop disagrees with the reference: max |dw| {self.weight_diff:.3g} > {tolerance:.3g}")
+        if any(max_abs_diff(self.finals[0], later) != 0.0 for later in self.finals[1:]):
+            out.append("tutorial loop not deterministic across rounds")
+        return out
+
+    @classmethod
+    def result_lines(cls, rows) -> list[str]:
+        bits = [f"{r['name']} {r['tutorial_max_weight_diff']:.1e}" for r in rows
+                if r.get("tutorial_max_weight_diff") is not None]
+        return ["tutorial loop max |w_tutorial - w_reference|: " + ", ".join(bits)] if bits else []
+
+    @classmethod
+    def legend_lines(cls, env: dict) -> list[str]:
+        return ["tutorial: the seed's training loop as a tutorial reader writes it in NumPy (fastnn/tools/tutorial.py; "
+                "same initial weights, epochs, lr schedule and loss); vs tutorial: tutorial time / fastnn time; "
+                "ref/tut: reference time / tutorial time (~1: the NumPy reference is as lean as that loop)"]
 
 
 # ----------------------------------------------------------------------
@@ -482,7 +591,7 @@ class PyTorch(Library):
 # ----------------------------------------------------------------------
 
 #: Every side, in the order each round runs them (and their row keys and footer legends appear).
-SIDES: list[type[Side]] = [Reference, Fastnn, GemmFloor, ScikitLearn, PyTorch, Float64, OneThread, Memory]
+SIDES: list[type[Side]] = [Reference, Fastnn, Tutorial, GemmFloor, ScikitLearn, PyTorch, Float64, OneThread, Memory]
 
 #: The optional sides ``--with`` accepts, and the package each needs (None: nothing extra).
 EXTRAS = {side.name: side.package for side in SIDES if side.optional}
@@ -491,7 +600,7 @@ LIBRARY_EXTRAS = tuple(side.name for side in SIDES if side.library)
 
 
 def get_side(name: str) -> type[Side]:
-    """The side class called ``name`` (a key of :data:`EXTRAS`, ``reference``, ``fastnn`` or ``gemm_floor``)."""
+    """The side class called ``name`` (a key of :data:`EXTRAS`, ``reference``, ``fastnn``, ``tutorial`` or ``gemm_floor``)."""
     for side in SIDES:
         if side.name == name:
             return side
