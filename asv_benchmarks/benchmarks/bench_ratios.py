@@ -15,6 +15,14 @@ performance targets are stated in, each measured side by side the way
 - ``track_speedup_vs_sklearn`` / ``track_speedup_vs_torch``: scikit-learn's
   MLP / a PyTorch CPU loop of the same network, time / numba-backend time
   (skipped when the library is not installed);
+- ``track_speedup_vs_tutorial_loop``: on the seed workloads, the loop a
+  tutorial reader writes in NumPy (:mod:`fastnn.tools.tutorial`, same
+  initial weights, epochs and learning-rate schedule) time / numba-backend
+  time (higher is better);
+- ``track_reference_over_tutorial_loop``: on the same rounds, numpy-backend
+  time / tutorial-loop time (~1 or below: the reference the speed-ups are
+  quoted against is as lean as the code a user would write; the target is
+  at most 1.15);
 - ``track_float32_speedup``: the numba-backend fit of a float32 workload
   in float64 / in float32;
 - ``track_memory_growth_mb`` and ``track_memory_vs_reference_mb``: the
@@ -32,6 +40,7 @@ import statistics
 import time
 
 from fastnn.tools import compare
+from fastnn.tools.tutorial import TUTORIAL_WORKLOADS
 
 from .common import ALL_WORKLOADS, SCALING_WORKLOADS, threads_or_skip, warm_model, workload_or_skip
 
@@ -125,6 +134,43 @@ class SpeedupVsLibraries:
         return _row(self.workload, (library,))[f"{library}_speedup"]
 
     track_speedup_vs_library.unit = "ratio"
+
+
+class _TutorialLoopRows:
+    """The seed workloads' ``fastnn compare`` rows, measured once and shared by the two tutorial-loop classes.
+
+    asv keys a ``setup_cache`` by its module and line, so both subclasses get
+    the same rows: the two ratios of a workload come from the same rounds.
+    """
+
+    params = [list(TUTORIAL_WORKLOADS)]
+    param_names = ["workload"]
+    timeout = 600
+
+    def setup_cache(self):
+        """``{name: {"tutorial_speedup", "reference_over_tutorial"}}`` for every seed workload (3 rounds each)."""
+        return {name: {key: row[key] for key in ("tutorial_speedup", "reference_over_tutorial")}
+                for name, row in ((name, _row(workload_or_skip(name))) for name in TUTORIAL_WORKLOADS)}
+
+    setup_cache.timeout = 600  # the four seed workloads, 3 rounds each: about 10 s on a 2-core machine
+
+
+class SpeedupVsTutorialLoop(_TutorialLoopRows):
+    """Median over 3 alternating rounds of (tutorial-style NumPy loop time / numba-backend fit time)."""
+
+    def track_speedup_vs_tutorial_loop(self, rows, name):
+        return rows[name]["tutorial_speedup"]
+
+    track_speedup_vs_tutorial_loop.unit = "ratio"
+
+
+class ReferenceVsTutorialLoop(_TutorialLoopRows):
+    """Median over 3 alternating rounds of (numpy-backend fit time / tutorial-style NumPy loop time)."""
+
+    def track_reference_over_tutorial_loop(self, rows, name):
+        return rows[name]["reference_over_tutorial"]
+
+    track_reference_over_tutorial_loop.unit = "ratio"
 
 
 class Float32Speedup:
