@@ -83,6 +83,7 @@ def _build_copy(fn: types.FunctionType, suffix: str, parallel: bool, constants=N
     for name, value in fn.__globals__.items():
         if isinstance(value, KernelPair):
             namespace[name] = value.pick(parallel)
+    namespace["PARALLEL_BUILD"] = parallel  # a compile-time constant: `if PARALLEL_BUILD:` is pruned before typing
     namespace.update(constants or {})
     copy = types.FunctionType(fn.__code__, namespace, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
     copy.__qualname__ = fn.__qualname__ + suffix

@@ -105,6 +105,11 @@ def forward_batch(x, theta, layout, abuf, batch_size, row0, split):
     return inp
 
 
+#: A real call (one compiled copy) for inference: predict_rows and dataset_loss never split products by
+#: columns, so inlining the forward pass into each of their builds would only compile it again.
+forward_batch_call = opaque_variant(forward_batch.py_func, "_call")
+
+
 @serial_kernel
 def backward_batch(x, theta, grad, layout, abuf, dbuf, dbuf_other, batch_size, row0, split, output_is_da):
     """Back-propagate ``dbuf`` (nb rows: rows ``row0..`` of the batch, see :func:`forward_batch`) into ``grad``.
@@ -314,10 +319,10 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
         scale = t(1.0) / t(nb)
     else:  # binary cross-entropy, Poisson
         scale = t(1.0) / t(nb * k_last)
-    if n_blocks == 1:
+    if n_blocks == 1 and PARALLEL_BUILD:  # inlined here: its column-split products run in parallel
         total = block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, abuf, dbuf, dbuf_other,
                                 rowloss, batch_size, 0, scale, inv_weight_sum)
-    else:
+    else:  # row blocks, and every batch of the serial build: one call site of the one compiled copy of the step
         width = max_width(layout)
         for c in prange(n_blocks):
             r0 = c * nb // n_blocks
@@ -331,7 +336,8 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
         total = 0.0
         for c in range(n_blocks):
             total += rowloss[c * nb // n_blocks]
-        sum_gradient_slots(grad, n_params, n_blocks)
+        if n_blocks > 1:
+            sum_gradient_slots(grad, n_params, n_blocks)
     if convention == SKLEARN:
         if loss_code == MSE:
             value = 0.5 * total / (weight_sum * k_last)
@@ -363,7 +369,7 @@ def dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, 
         y = yb[:nb * k_last].reshape((nb, k_last))
         gather_rows(X, no_rows, start, x)
         gather_rows(Y, no_rows, start, y)
-        out = forward_batch(x, theta, layout, abuf, batch_size, 0, False)
+        out = forward_batch_call(x, theta, layout, abuf, batch_size, 0, False)
         total += loss_row_sum(out.reshape(nb * k_last), y.reshape(nb * k_last), loss_code, eps)
     return loss_from_sum(total, loss_code, n, n * k_last)
 
@@ -378,7 +384,7 @@ def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
         nb = min(batch_size, n - start)
         x = xb[:nb * d0].reshape((nb, d0))
         gather_rows(X, no_rows, start, x)
-        res = forward_batch(x, theta, layout, abuf, batch_size, 0, False)
+        res = forward_batch_call(x, theta, layout, abuf, batch_size, 0, False)
         for i in prange(nb):
             for j in range(k_last):
                 out[start + i, j] = res[i, j]
@@ -439,6 +445,9 @@ def restore_snapshot(theta, s1, s2, snapshot, slot):
     copy_into(snapshot, base + n_params, s1, 0, s1.shape[0])
     copy_into(snapshot, base + 2 * n_params, s2, 0, s2.shape[0])
 
+
+#: Set by fastnn.kernels._jit in each build's copy of a kernel (True in the parallel build).
+PARALLEL_BUILD = False
 
 #: Compile-time switch of the two variants of the epoch loop (see :func:`fastnn.kernels._jit.variant`).
 FEATURE_MAJOR = False
