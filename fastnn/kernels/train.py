@@ -65,7 +65,9 @@ from fastnn.contract import (
     S_BEST, S_BEST_EPOCH, S_EPOCH0, S_KEPT_EPOCH, S_KEPT_LOSS, S_KEPT_SLOT, S_KEPT_STEP, S_N_EPOCHS,
     S_STEP0, S_WAIT, SKLEARN, STOPPED_EARLY, W_OFF, require_parameters,
 )
-from fastnn.kernels._jit import KernelPair, kernel, opaque_variant, serial_kernel, variant, vector_kernel
+from fastnn.kernels._jit import (
+    KernelPair, _build_copy, kernel, opaque_variant, serial_kernel, variant, vector_kernel,
+)
 from fastnn.kernels.activations import activate_block, activation_backward_block
 from fastnn.kernels.blas import has_large_weights, product_forward, product_input_grad, product_weight_grad
 from fastnn.kernels.dense import add_bias_rows, grad_b_sum
@@ -250,7 +252,10 @@ def _block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, 
     count = nb * k_last
     weighted = sw.shape[0] > 0
     split = has_large_weights(layout, nb)  # (never true inside row blocks: contract.row_blocks)
-    out = forward_batch(x, theta, layout, abuf, batch_size, row0, split)
+    if PARALLEL_BUILD:  # inlined into the parallel build: its column-split products run side by side
+        out = forward_batch(x, theta, layout, abuf, batch_size, row0, split)
+    else:  # the serial copy calls the forward pass inference uses too: compiled once
+        out = forward_batch_call(x, theta, layout, abuf, batch_size, row0, split)
     p = out.reshape(count)  # the output and target blocks, flat: whole-block loops, no per-row views
     yf = y.reshape(count)
     sklearn_poisson = convention == SKLEARN and loss_code == POISSON
@@ -278,7 +283,7 @@ def _block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, 
 
 
 #: Inlined where a batch is one block (its column-split products then run in parallel in the parallel build).
-block_loss_grad = serial_kernel(_block_loss_grad)
+block_loss_grad = serial_kernel(_build_copy(_block_loss_grad, "_inlined", parallel=True))
 #: A real call in the row blocks' ``prange`` body: one serial copy instead of the whole step inlined into the
 #: parallel build's parfor (whose passes made the first parallel fit compile ~3x longer than the serial one).
 #: Row blocks never split products by columns (contract.row_blocks), so the serial copy loses nothing.
