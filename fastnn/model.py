@@ -112,7 +112,6 @@ class Sequential:
         self._theta = None
         self._layout = None
         self._opt_state: list[np.ndarray] = []
-        self._plans = training.PlanCache()
         init_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._init_rng = np.random.default_rng(init_seq)
         self._shuffle_rng = np.random.default_rng(shuffle_seq)
@@ -284,12 +283,13 @@ class Sequential:
         # everything is valid: from here on the model may change (a MemoryError below still leaves it as it was)
         if not self.built:
             self.build(request.X.shape[1])
-        plan = self._plans.plan(request, self.backend, self._layout, self.dtype)
+        plan = training.PLANS.take(request, self.backend, self._layout, self.dtype)
         if request.optimizer is not self.optimizer and request.optimizer != self.optimizer:
             self._opt_state = training.new_optimizer_state(self.n_params, self.dtype, request.optimizer.n_state)
         self.optimizer, self.loss = request.optimizer, request.spec.name
         outcome = training.run_fit(request, plan, self.backend, self._theta, self._layout, self._opt_state,
                                    self._shuffle_rng, self.epochs_trained, self.step)
+        training.PLANS.give_back(plan)  # (not after an exception: that plan is simply dropped)
         self.epochs_trained, self.step = outcome.epochs_trained, outcome.step
         return outcome.history
 

@@ -216,9 +216,9 @@ def allocate_buffers(layout: np.ndarray, dtype: np.dtype, n: int, batch: int, ea
 class FitPlan(NamedTuple):
     """Everything a fit derives from its settings and shapes, not from the data values.
 
-    Made by :meth:`PlanCache.plan`; a repeated ``fit`` with the same settings
-    and shapes reuses it (and its buffers), so it allocates nothing and
-    recomputes nothing before the compiled loop runs.
+    Made by :func:`make_plan`; :class:`PlanPool` keeps small ones, so a later
+    ``fit`` with the same settings and shapes reuses it (and its buffers): it
+    allocates nothing and recomputes nothing before the compiled loop runs.
     """
 
     buffers: FitBuffers
@@ -234,40 +234,68 @@ class FitPlan(NamedTuple):
     state: np.ndarray  #: the loop state (part of ``tail``), reset by run_fit
     perm_rows: np.ndarray  #: (shuffle epochs, n) view of ``buffers.perms`` (part of ``tail``)
     order: np.ndarray | None  #: arange(n) when shuffling: the start of every permutation
+    key: tuple = ()  #: the PlanPool key it was made for
 
 
-class PlanCache:
-    """Makes a fit's :class:`FitPlan`, and keeps the last one for the next fit with the same key.
+class PlanPool:
+    """Keeps the plans of recent small fits for the next fit with the same settings and shapes, on any model.
 
-    A plan is kept only when its buffers take at most
-    :data:`fastnn.config.REUSED_BUFFER_BYTES` (every buffer is overwritten
-    before it is read): a repeated fit of a small network then costs a few
-    microseconds beyond its compiled loop, while a large fit does not pin
-    its batch buffers to the model.
+    :meth:`take` hands a plan to one fit, which owns it (and its buffers)
+    until it gives it back with :meth:`give_back`; a fit in another thread at
+    the same time takes another plan or makes its own, so no two running fits
+    share buffers.  Only plans whose buffers take at most
+    :data:`fastnn.config.REUSED_BUFFER_BYTES` are kept, and at most
+    :data:`MAX_KEPT` of them (least recently returned dropped first): a
+    repeated fit of a small network (or a fresh model of the same shape, as a
+    grid search builds) then costs a few microseconds beyond its compiled
+    loop, and large fits keep no batch buffers alive.
     """
 
+    MAX_KEPT = 16
+
     def __init__(self):
-        self._key = None
-        self._kept: FitPlan | None = None
+        self._kept: dict = {}  # key -> list of idle plans (insertion order: least recently returned first)
 
-    def __getstate__(self):  # a pickled or copied model drops the cache (kernels and buffers are rebuilt)
-        return {}
-
-    def __setstate__(self, state):
-        self.__init__()
-
-    def plan(self, request: FitRequest, backend: str, layout: np.ndarray, dtype: np.dtype) -> FitPlan:
-        """The plan of ``request`` on a model with ``layout``; MemoryError (model unchanged) when buffers do not fit."""
+    @staticmethod
+    def key(request: FitRequest, backend: str, layout: np.ndarray, dtype: np.dtype) -> tuple:
+        """What a plan depends on: the settings and shapes of the fit, not its data values."""
         opt = request.optimizer
-        key = (backend, id(layout), dtype, request.X.shape, request.Xv.shape, request.batch_size, request.epochs,
-               request.shuffle, request.patience, request.min_delta, request.spec.code, type(opt),
-               tuple(vars(opt).values()))
-        if key == self._key:
-            return self._kept
-        plan = make_plan(request, backend, layout, dtype)
-        if sum(a.nbytes for a in plan.buffers) <= config.REUSED_BUFFER_BYTES:
-            self._key, self._kept = key, plan
-        return plan
+        return (backend, layout.tobytes(), layout.shape, dtype, request.X.shape, request.Xv.shape,
+                request.batch_size, request.epochs, request.shuffle, request.patience, request.min_delta,
+                request.spec.code, type(opt), tuple(vars(opt).values()))
+
+    def take(self, request: FitRequest, backend: str, layout: np.ndarray, dtype: np.dtype) -> FitPlan:
+        """A plan for ``request`` that no other fit is using; MemoryError (nothing changed) when buffers do not fit."""
+        key = self.key(request, backend, layout, dtype)
+        idle = self._kept.get(key)
+        if idle:
+            try:
+                return idle.pop()  # list.pop is atomic: two threads never get the same plan
+            except IndexError:  # another thread took the last one in between
+                pass
+        return make_plan(request, backend, layout, dtype)._replace(key=key)
+
+    def give_back(self, plan: FitPlan) -> None:
+        """Return a plan after its fit; kept when small."""
+        if sum(a.nbytes for a in plan.buffers) > config.REUSED_BUFFER_BYTES:
+            return
+        idle = self._kept.pop(plan.key, [])  # re-inserted last: the most recently returned
+        if len(idle) < 2:  # more idle plans of one key only serve more simultaneous fits
+            idle.append(plan)
+        self._kept[plan.key] = idle
+        while len(self._kept) > self.MAX_KEPT:
+            try:  # (another thread may change the dict at the same time: then try again or stop)
+                self._kept.pop(next(iter(self._kept)), None)
+            except (RuntimeError, StopIteration):
+                break
+
+    def clear(self) -> None:
+        """Drop every kept plan (tests; or to free the memory)."""
+        self._kept.clear()
+
+
+#: The process's pool of fit plans (:meth:`fastnn.model.Sequential.fit` takes and returns them).
+PLANS = PlanPool()
 
 
 def make_plan(request: FitRequest, backend: str, layout: np.ndarray, dtype: np.dtype) -> FitPlan:
@@ -355,7 +383,7 @@ def run_fit(request: FitRequest, plan: FitPlan, backend: str, theta: np.ndarray,
             opt_state: list, shuffle_rng: np.random.Generator, epochs_trained: int, step: int) -> FitOutcome:
     """Train ``theta`` (and ``opt_state``) in place for ``request.epochs`` epochs; see the module docstring.
 
-    ``plan`` comes from :meth:`PlanCache.plan` for this request.
+    ``plan`` comes from :meth:`PlanPool.take` for this request.
     ``epochs_trained`` and ``step`` are the model's counters before the fit
     (the decay schedule and Adam's step continue from them).
     """

@@ -122,28 +122,56 @@ def _request(model, X, y, **settings):
     return training.check_fit_args(model, X, y, **args)
 
 
-def test_plan_cache_reuses_a_small_plan_only_for_the_same_settings_and_shapes():
+def test_plan_pool_reuses_a_small_plan_only_for_the_same_settings_and_shapes():
     model = Sequential([Dense(4, "tanh"), Dense(1)], input_dim=3)
     X, Y = make_data(n=10, d=3, k=1)
-    cache = training.PlanCache()
-    first = cache.plan(_request(model, X, Y), "numba", model._layout, model.dtype)
-    again = cache.plan(_request(model, X + 1, Y), "numba", model._layout, model.dtype)  # other values, same shapes
+    pool = training.PlanPool()
+    first = pool.take(_request(model, X, Y), "numba", model._layout, model.dtype)
+    busy = pool.take(_request(model, X, Y), "numba", model._layout, model.dtype)  # first is in use: a new plan
+    assert busy is not first and busy.buffers.grad is not first.buffers.grad
+    pool.give_back(first)
+    other_model = Sequential([Dense(4, "tanh"), Dense(1)], input_dim=3, seed=5)  # same shape: shares the plan
+    again = pool.take(_request(other_model, X + 1, Y), "numba", other_model._layout, model.dtype)
     assert again is first
+    pool.give_back(again)
     assert first.buffers.snapshot.size == fastnn.contract.snapshot_size(model.n_params)
     for changed in (dict(batch_size=4), dict(epochs=4), dict(shuffle=False), dict(patience=2),
-                    dict(optimizer=SGD(0.5)), dict(epochs=5),
-                    dict(min_delta=0.1)):
-        other = cache.plan(_request(model, X, Y, **changed), "numba", model._layout, model.dtype)
+                    dict(optimizer=SGD(0.5)), dict(epochs=5), dict(min_delta=0.1)):
+        other = pool.take(_request(model, X, Y, **changed), "numba", model._layout, model.dtype)
         assert other is not first and other.buffers.grad is not first.buffers.grad, changed
-    assert cache.plan(_request(model, X[:9], Y[:9]), "numba", model._layout, model.dtype) is not first
+    assert pool.take(_request(model, X[:9], Y[:9]), "numba", model._layout, model.dtype) is not first
+    wider = Sequential([Dense(5, "tanh"), Dense(1)], input_dim=3)
+    assert pool.take(_request(wider, X, Y), "numba", wider._layout, wider.dtype) is not first
     # a plan whose buffers exceed REUSED_BUFFER_BYTES is not kept (the next fit allocates again)
     big_X, big_Y = make_data(n=20_000, d=3, k=1)
-    big = cache.plan(_request(model, big_X, big_Y, batch_size=None, epochs=1), "numba", model._layout, model.dtype)
+    big = pool.take(_request(model, big_X, big_Y, batch_size=None, epochs=1), "numba", model._layout, model.dtype)
     assert sum(a.nbytes for a in big.buffers) > fastnn.config.REUSED_BUFFER_BYTES
-    assert cache.plan(_request(model, big_X, big_Y, batch_size=None, epochs=1), "numba", model._layout,
-                      model.dtype) is not big
+    pool.give_back(big)
+    assert pool.take(_request(model, big_X, big_Y, batch_size=None, epochs=1), "numba", model._layout,
+                     model.dtype) is not big
+    for epochs in range(1, 3 * training.PlanPool.MAX_KEPT):  # the pool stays bounded
+        pool.give_back(pool.take(_request(model, X, Y, epochs=epochs), "numba", model._layout, model.dtype))
+    assert len(pool._kept) <= training.PlanPool.MAX_KEPT
     state = training.new_optimizer_state(7, np.dtype(np.float32), 1)
     assert [s.shape for s in state] == [(7,), (0,)] and not np.any(state[0]) and state[0].dtype == np.float32
+
+
+def test_fits_in_threads_at_once_each_get_their_own_plan():
+    """Models of one shape fitted in several threads at once: each result equals the same fit run alone."""
+    import concurrent.futures
+
+    X, Y = make_data(n=16, d=3, k=1)
+
+    def fit(seed):
+        model = Sequential([Dense(4, "tanh"), Dense(1)], input_dim=3, seed=seed)
+        model.fit(X, Y, epochs=300, batch_size=4, optimizer=SGD(0.05))
+        return model.get_weights()[0]
+
+    alone = [fit(seed) for seed in range(6)]
+    with concurrent.futures.ThreadPoolExecutor(3) as ex:
+        together = list(ex.map(fit, range(6)))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
