@@ -23,6 +23,12 @@ same bits as not splitting (tested).
 
 from __future__ import annotations
 
+import ctypes
+import importlib.machinery
+import importlib.util
+import os
+import sys
+
 import llvmlite.binding as llvm
 import numpy as np
 from numba import prange, types
@@ -32,8 +38,46 @@ from fastnn.config import COLUMN_PART_MIN, COLUMN_PARTS, COLUMN_SPLIT_MIN_MADDS,
 from fastnn.kernels._jit import serial_kernel
 from fastnn.kernels.dense import matmul_into
 
+_CYTHON_BLAS = "scipy.linalg.cython_blas"
+
+
+def _cython_blas_address(name: str) -> int:
+    """Address of ``scipy.linalg.cython_blas.<name>``, without importing the ``scipy.linalg`` package.
+
+    ``import scipy.linalg.cython_blas`` runs ``scipy.linalg/__init__`` first
+    (0.16-0.26 s measured, most of a warm first fit of a narrow network, which
+    never calls BLAS).  The extension module itself loads in ~3 ms: it is
+    loaded from its file (not entered in ``sys.modules``; the shared library
+    is the one ``scipy.linalg`` loads later, so the address is the same) and
+    the function pointer read from its Cython C-API capsule.  Any surprise
+    (another SciPy layout) falls back to Numba's own lookup.
+    """
+    try:
+        module = sys.modules.get(_CYTHON_BLAS)
+        if module is None:
+            import scipy
+
+            folder = os.path.join(scipy.__path__[0], "linalg")
+            path = next(os.path.join(folder, "cython_blas" + suffix) for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                        if os.path.exists(os.path.join(folder, "cython_blas" + suffix)))
+            loader = importlib.machinery.ExtensionFileLoader(_CYTHON_BLAS, path)
+            module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(_CYTHON_BLAS, path,
+                                                                                            loader=loader))
+            loader.exec_module(module)
+        capsule = module.__pyx_capi__[name]
+        capsule_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+        pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+            ("PyCapsule_GetPointer", ctypes.pythonapi))
+        address = pointer(capsule, capsule_name(capsule))
+        if address:
+            return address
+    except Exception:  # pragma: no cover - a SciPy without the file layout above
+        pass
+    return get_cython_function_address(_CYTHON_BLAS, name)
+
+
 for _name in ("sgemm", "dgemm"):
-    llvm.add_symbol(f"fastnn_scipy_{_name}", get_cython_function_address("scipy.linalg.cython_blas", _name))
+    llvm.add_symbol(f"fastnn_scipy_{_name}", _cython_blas_address(_name))
 
 _SIGNATURE = types.void(*([types.voidptr] * 13))
 _sgemm = types.ExternalFunction("fastnn_scipy_sgemm", _SIGNATURE)
