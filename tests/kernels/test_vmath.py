@@ -110,13 +110,19 @@ def _reference32(name, x):
 
 
 def _reference64(name, x):
-    """``(hi, lo)``: float64 arrays whose sum is ``name`` at ``x`` to ~2**-63 relative (long double or mpmath)."""
+    """``(hi, lo)``: ``name`` at ``x`` as ``hi + lo`` to ~2**-63 relative, ``hi`` the float64 rounding.
+
+    With long double, ``lo`` is a long double array: in float64 it would
+    underflow for results below ~2**-969 (then the error near the bottom of
+    the range would be measured in whole ulps).  With mpmath, ``lo`` is
+    float64 and has that limitation.
+    """
     if LONG_DOUBLE:
         v = x.astype(np.longdouble)
         with np.errstate(all="ignore"):
             exact = 1 / (1 + np.exp(-v)) if name == "sigmoid" else getattr(np, name)(v)
             hi = exact.astype(np.float64)
-            lo = np.where(np.isfinite(hi), exact - hi, 0).astype(np.float64)
+            lo = np.where(np.isfinite(hi), exact - hi, 0)
         return hi, lo
     mpmath.mp.prec = 80
     fn = {"exp": mpmath.exp, "log": mpmath.log, "tanh": mpmath.tanh,
@@ -150,7 +156,7 @@ def ulp_errors(got, hi, lo, dtype):
         _, e = np.frexp(np.where(special, 1.0, np.abs(hi)))
         ulp = np.ldexp(1.0, np.maximum(e - 1 - info.nmant, info.minexp - info.nmant))
         ulp = np.where(hi == 0, np.ldexp(1.0, info.minexp - info.nmant), ulp)
-        err = np.abs((got.astype(np.float64) - hi) - lo) / ulp
+        err = (np.abs((got.astype(np.float64) - hi) - lo) / ulp).astype(np.float64)  # lo may be a long double
     return np.where(special, 0.0, err), mismatch
 
 
