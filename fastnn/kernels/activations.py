@@ -20,6 +20,7 @@ from numba import prange
 
 from fastnn import _checks, config
 from fastnn.activations import EXP, IDENTITY, RELU, SIGMOID, SOFTMAX, TANH
+from fastnn.kernels import vmath
 from fastnn.kernels._jit import kernel, serial_kernel
 
 
@@ -44,14 +45,14 @@ def activate_row(z, out, code):
         for j in range(k):
             v = z[j]
             # exp(-|z|) never overflows; the reference's formula, as a select (docs/design.md, "Row helpers")
-            e = np.exp(-abs(v))
+            e = vmath.exp(-abs(v))
             out[j] = (one if v >= zero else e) / (one + e)
     elif code == TANH:
         for j in range(k):
-            out[j] = np.tanh(z[j])
+            out[j] = vmath.tanh(z[j])
     elif code == EXP:
         for j in range(k):
-            out[j] = np.exp(z[j])
+            out[j] = vmath.exp(z[j])
     else:  # SOFTMAX: subtract the row max so exp never overflows
         m = z[0]
         for j in range(1, k):
@@ -59,7 +60,7 @@ def activate_row(z, out, code):
                 m = z[j]
         s = zero
         for j in range(k):
-            e = np.exp(z[j] - m)
+            e = vmath.exp(z[j] - m)
             out[j] = e
             s += e
         for j in range(k):
@@ -138,7 +139,7 @@ def activate_block(z, nb, k, code):
                 m = z[j]
         s = zero
         for j in range(base, base + k):
-            e = np.exp(z[j] - m)
+            e = vmath.exp(z[j] - m)
             z[j] = e
             s += e
         for j in range(base, base + k):

@@ -37,6 +37,7 @@ import numpy as np
 
 from fastnn.activations import SOFTMAX
 from fastnn.contract import A_COL, ACT, B_OFF, N_IN, N_OUT, W_OFF
+from fastnn.kernels import vmath
 from fastnn.kernels._jit import serial_kernel, vector_kernel
 from fastnn.kernels.activations import activate_row, activation_backward_row
 from fastnn.kernels.losses import loss_from_sum, loss_row_sum, scaled_difference_row
@@ -82,7 +83,7 @@ def fm_activate(z, k, nb, code):
                 m = z[j * nb + i]
         s = zero
         for j in range(k):
-            e = np.exp(z[j * nb + i] - m)
+            e = vmath.exp(z[j * nb + i] - m)
             z[j * nb + i] = e
             s += e
         for j in range(k):

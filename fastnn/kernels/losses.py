@@ -15,6 +15,7 @@ import numpy as np
 from numba import prange
 
 from fastnn import _checks, config
+from fastnn.kernels import vmath
 from fastnn.kernels._jit import kernel, serial_kernel
 from fastnn.kernels.activations import activation_backward_row
 from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON, loss_spec
@@ -42,19 +43,19 @@ def loss_row_sum(p, y, code, eps):
         for j in range(p.shape[0]):
             v = np.float64(p[j])
             t = np.float64(y[j])
-            if t != 0.0:  # a zero count subtracts 0.0: skip its log (a scalar libm call)
-                v -= t * np.log(np.float64(max(p[j], eps)))
+            if t != 0.0:  # a zero count subtracts 0.0: skip its log
+                v -= t * vmath.log(np.float64(max(p[j], eps)))
             s += v
     else:
         # A zero weight (t or 1 - t) adds -0.0 to s (the clipped log is finite), so its log is skipped: one log
-        # per sample for one-hot and 0/1 targets instead of one per output (each is a scalar libm call).
+        # per sample for one-hot and 0/1 targets instead of one per output.
         for j in range(p.shape[0]):
             pc = np.float64(min(max(p[j], eps), hi))  # log(0) never happens
             t = np.float64(y[j])
             if t != 0.0:
-                s += t * np.log(pc)
+                s += t * vmath.log(pc)
             if code == BINARY_CROSSENTROPY and t != 1.0:
-                s += (1.0 - t) * np.log(1.0 - pc)
+                s += (1.0 - t) * vmath.log(1.0 - pc)
     return s
 
 
