@@ -237,6 +237,19 @@ class FitPlan(NamedTuple):
     key: tuple = ()  #: the PlanPool key it was made for
 
 
+def _plan_knobs() -> tuple:
+    """The :mod:`fastnn.config` knobs a plan reads (row blocks, chunks, permutations, BLAS threading).
+
+    Part of a plan's key, so a knob changed at run time (a test, a tuning
+    session) is honoured by the next fit instead of a kept plan's old value.
+    """
+    c = config
+    return (c.ROW_BLOCK_MIN_MADDS, c.ROW_BLOCK_MIN_ROWS, c.MAX_ROW_BLOCKS, c.COLUMN_SPLIT_MIN_WEIGHTS,
+            c.COLUMN_PART_MIN, c.PERMUTATION_BYTES, c.MAX_CHUNK_EPOCHS, c.CHUNK_SECONDS,
+            c.FIRST_CHUNK_SECONDS_PER_MADD, tuple(c.FIRST_CHUNK_SECONDS_PER_LAYER.values()),
+            c.BLAS_THREADING_MIN_MADDS)
+
+
 class PlanPool:
     """Keeps the plans of recent small fits for the next fit with the same settings and shapes, on any model.
 
@@ -262,7 +275,7 @@ class PlanPool:
         opt = request.optimizer
         return (backend, layout.tobytes(), layout.shape, dtype, request.X.shape, request.Xv.shape,
                 request.batch_size, request.epochs, request.shuffle, request.patience, request.min_delta,
-                request.spec.code, type(opt), tuple(vars(opt).values()))
+                request.spec.code, type(opt), tuple(vars(opt).values()), _plan_knobs())
 
     def take(self, request: FitRequest, backend: str, layout: np.ndarray, dtype: np.dtype) -> FitPlan:
         """A plan for ``request`` that no other fit is using; MemoryError (nothing changed) when buffers do not fit."""

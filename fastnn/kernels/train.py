@@ -69,6 +69,7 @@ from fastnn.kernels._jit import (
     KernelPair, _build_copy, kernel, opaque_variant, serial_kernel, variant, vector_kernel,
 )
 from fastnn.kernels.activations import activate_block, activation_backward_block
+from fastnn.kernels import vmath
 from fastnn.kernels.blas import has_large_weights, product_forward, product_input_grad, product_weight_grad
 from fastnn.kernels.dense import add_bias_rows, grad_b_sum
 from fastnn.kernels.feature_major import fm_dataset_loss, fm_predict_rows, fm_train_batch
@@ -195,7 +196,7 @@ def poisson_deviance_constant(y):
     for j in range(y.shape[0]):
         t = np.float64(y[j])
         if t > 0.0:
-            s += t * np.log(t)
+            s += t * vmath.log(t)
         s -= t
     return s
 
