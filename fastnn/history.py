@@ -12,6 +12,7 @@ history of the last completed epoch.
 from __future__ import annotations
 
 import _signal
+import copy
 import sys
 import threading
 import time
@@ -69,10 +70,10 @@ class History:
         """Append one chunk's epochs: ``losses`` (float64 array, copied), ``val_losses`` (array or None).
 
         The learning rates are ``optimizer.lr_schedule(first_epoch, len(losses))``,
-        computed when ``lr`` is first read (the optimizer's settings cannot
-        change during the fit that records them, so the schedule is taken now).
+        computed when ``lr`` is first read, from a copy of the optimizer taken
+        now (a later change of its settings does not rewrite this history).
         """
-        lr_args = (optimizer.lr_schedule, first_epoch, len(losses))
+        lr_args = (copy.copy(optimizer).lr_schedule, first_epoch, len(losses))
         self._pending.append((losses.copy(), None if val_losses is None else val_losses.copy(), lr_args))
 
     def _materialise(self) -> None:
