@@ -58,11 +58,11 @@ def activate_row(z, out, code):
         for j in range(1, k):
             if z[j] > m:
                 m = z[j]
+        for j in range(k):  # the exps alone: this loop vectorises (with the sum in it, it could not)
+            out[j] = vmath.exp(z[j] - m)
         s = zero
-        for j in range(k):
-            e = vmath.exp(z[j] - m)
-            out[j] = e
-            s += e
+        for j in range(k):  # the same additions in the same order as one fused loop
+            s += out[j]
         for j in range(k):
             out[j] = out[j] / s
 
@@ -137,11 +137,11 @@ def activate_block(z, nb, k, code):
         for j in range(base + 1, base + k):
             if z[j] > m:
                 m = z[j]
+        for j in range(base, base + k):  # the exps alone vectorise (see activate_row)
+            z[j] = vmath.exp(z[j] - m)
         s = zero
         for j in range(base, base + k):
-            e = vmath.exp(z[j] - m)
-            z[j] = e
-            s += e
+            s += z[j]
         for j in range(base, base + k):
             z[j] = z[j] / s
 
