@@ -345,7 +345,7 @@ class Sequential:
             X=X, Y=Y, theta=self._theta, layout=self._layout, loss_code=spec.code,
             eps=self.dtype.type(np.finfo(self.dtype).eps), batch_size=batch, xb=xb,
             yb=np.empty(batch * Y.shape[1], self.dtype), abuf=abuf, rowloss=np.empty(batch, np.float64))
-        value = kernel(*(args[:-1] if self._narrow and self.backend == "numba" else args))  # fm: no rowloss
+        value = kernel(*args)
         result = {"loss": float(value)}
         if not math.isfinite(value):
             warnings.warn(f"evaluate() returns a non-finite loss ({value}): the weights or the inputs are too "

@@ -60,8 +60,8 @@ def inference_kernels(backend: str, narrow: bool) -> tuple:
     :data:`fastnn.config.NARROW_MAX_WIDTH`).
 
     On numba, narrow networks predict and evaluate feature-major
-    (:func:`fastnn.kernels.train.pick_inference`), with the kernels their fits
-    compile anyway; that ``dataset_loss`` takes no ``rowloss`` argument.
+    (:func:`fastnn.kernels.train.pick_inference_by_width`), with the kernels their fits
+    compile anyway (same parameters as the row-major ones).
     """
     module = backend_module(backend)
     if backend != "numba":

@@ -282,8 +282,11 @@ def fm_train_batch(X, Y, perms, e, start, nb, gather, xb, yb, theta, grad, s1, s
 
 
 @vector_kernel
-def fm_dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf):
+def fm_dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, rowloss):
     """Loss of the whole data set (float64), in batches of ``batch_size`` rows; feature-major.
+
+    The parameters of :func:`fastnn.kernels.train.dataset_loss` (``rowloss`` is not used here), so
+    either can serve a caller.
 
     The narrow loop's validation loss: the same value as
     :func:`fastnn.kernels.train.dataset_loss` up to rounding.

@@ -549,7 +549,8 @@ def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss
         monitored = losses[e]
         if Xv.shape[0] > 0:
             if FEATURE_MAJOR:
-                val_losses[e] = fm_dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf)
+                val_losses[e] = fm_dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf,
+                                                rowloss)
                 gathered = False  # the validation batches used xb and yb
             else:
                 val_losses[e] = dataset_loss(Xv, Yv, theta, layout, loss_code, eps, batch_size, xb, yb, abuf,
@@ -590,7 +591,7 @@ def pick_inference_by_width(narrow: bool):
     Narrow networks predict and evaluate feature-major: ``fm_dataset_loss`` is
     what their fits compile for validation anyway, and ``fm_predict_rows``
     shares its forward pass.  Both are serial builds, returned as pairs of
-    themselves.  The feature-major ``dataset_loss`` takes no ``rowloss``.
+    themselves.
     """
     if narrow:
         return KernelPair(fm_predict_rows, fm_predict_rows), KernelPair(fm_dataset_loss, fm_dataset_loss)

@@ -41,7 +41,7 @@ def test_feature_major_predict_and_loss_match_the_row_major_kernels(n, batch, ac
     np.testing.assert_allclose(fm_out, rm_out, rtol=1e-12, atol=1e-14)
     loss = {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}.get(acts[-1], "mse")
     code, eps = LOSSES[loss].code, np.finfo(np.float64).eps
-    fm_loss = fm_dataset_loss(X, Y, theta, layout, code, eps, batch, xb, yb, abuf)
+    fm_loss = fm_dataset_loss(X, Y, theta, layout, code, eps, batch, xb, yb, abuf, np.empty(batch))
     rm_loss = K.dataset_loss.serial(X, Y, theta, layout, code, eps, batch, xb, yb, abuf, np.empty(batch))
     assert fm_loss == pytest.approx(rm_loss, rel=1e-12)
 
