@@ -18,9 +18,139 @@ import os
 import site
 import sys
 import threading
-from typing import Iterator
+from typing import Iterator, Mapping
 
-import numba
+#: Environment variables through which a process manager (Dask's nanny, joblib's loky workers, Ray)
+#: tells a process how many threads its native libraries may run; fastnn's Numba threads follow the
+#: smallest (docs/design.md, "The thread budget").
+BUDGET_VARIABLES: tuple = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _positive_count(text) -> int | None:
+    """The thread count in an ``*_NUM_THREADS`` value, or None when it is not a positive integer.
+
+    OpenMP allows a comma-separated list (one count per nesting level): the
+    first, outermost level is the one that bounds the threads of a call.
+    """
+    try:
+        value = int(str(text).split(",")[0].strip())
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def _dask_worker_threads() -> int | None:
+    """The thread count of the Dask worker whose task runs this code, or None outside one.
+
+    Only if ``distributed`` is already imported: importing it here would add a
+    second to every ``import fastnn``.
+    """
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        worker = distributed.get_worker()
+    except Exception:  # ValueError outside a task; anything else means no usable worker either
+        return None
+    state = getattr(worker, "state", worker)
+    return _positive_count(getattr(state, "nthreads", None))
+
+
+def thread_budget(environ: Mapping[str, str] | None = None, cores: int | None = None) -> tuple[int, str] | None:
+    """The thread budget of this process, and where it comes from; None when there is none.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        The environment to read (default ``os.environ``).
+    cores : int, optional
+        Upper bound on the budget (default :func:`cpu_count`): a budget above
+        the cores would only oversubscribe them.
+
+    Returns
+    -------
+    (int, str) or None
+        None when ``NUMBA_NUM_THREADS`` is set (the user's explicit choice
+        wins) or nothing sets a budget.  Else the smallest positive count among
+        :data:`BUDGET_VARIABLES` and the threads of the Dask worker running
+        this code, capped at ``cores``, with a description of its source such
+        as ``"OMP_NUM_THREADS=1"``.  Unparsable values are ignored.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("NUMBA_NUM_THREADS", "").strip():
+        return None
+    found = [(count, f"{name}={environ[name]}") for name in BUDGET_VARIABLES
+             if (count := _positive_count(environ.get(name, ""))) is not None]
+    worker_threads = _dask_worker_threads()
+    if worker_threads is not None:
+        found.append((worker_threads, f"the Dask worker's {worker_threads} thread(s)"))
+    if not found:
+        return None
+    count, source = min(found, key=lambda item: item[0])
+    cores = cpu_count() if cores is None else cores
+    return min(count, max(1, cores)), source
+
+
+def cpu_count() -> int:
+    """Cores available to this process."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def _apply_thread_budget() -> tuple[int, str, str] | None:
+    """Make :func:`thread_budget` every Python thread's default Numba thread count; return what was done.
+
+    Numba's thread count is thread-local: a thread that never called
+    ``set_num_threads`` gets the count the thread pool was launched with
+    (``NUMBA_NUM_THREADS``, read once), so setting the count in the importing
+    thread would leave the executor threads of Dask or a thread pool at the
+    core count.  The budget is therefore applied as the pool size itself,
+    exactly as ``NUMBA_NUM_THREADS`` would be:
+
+    - Numba not imported yet (the usual case: this module imports it): the
+      variable is put into ``os.environ`` before ``import numba``;
+    - Numba imported, its pool not launched: the variable is put into
+      ``os.environ`` too (so Numba's re-reading of the environment before each
+      compilation keeps the value), and ``numba.config`` and the pool size
+      Numba computed at import are updated;
+    - pool already launched (some other library ran a parallel Numba function
+      first): its size and every other thread's default cannot change; only
+      the importing thread's count is set (:func:`set_num_threads` per thread
+      does the rest).
+
+    Returns
+    -------
+    (int, str, str) or None
+        The budget, its source and ``"pool"`` or ``"importing thread"``; None
+        when there is no budget.
+    """
+    budget = thread_budget()
+    if budget is None:
+        return None
+    count, source = budget
+    if "numba" in sys.modules:
+        from numba.np.ufunc import parallel
+
+        if parallel._is_initialized:
+            import numba as _numba
+
+            _numba.set_num_threads(min(count, _numba.config.NUMBA_NUM_THREADS))
+            return count, source, "importing thread"
+        os.environ["NUMBA_NUM_THREADS"] = str(count)
+        sys.modules["numba"].config.NUMBA_NUM_THREADS = count
+        parallel.NUM_THREADS = count  # what _launch_threads passes to the layer: its pool size and default count
+        return count, source, "pool"
+    os.environ["NUMBA_NUM_THREADS"] = str(count)
+    return count, source, "pool"
+
+
+#: The thread budget applied at import: ``(count, source, scope)`` (see :func:`_apply_thread_budget`),
+#: or None when there was none (``NUMBA_NUM_THREADS`` set, or no budget variable).
+THREAD_BUDGET: tuple[int, str, str] | None = _apply_thread_budget()
+
+import numba  # noqa: E402  (after the thread budget: Numba reads NUMBA_NUM_THREADS at import)
 
 #: Options shared by every compiled kernel: disk cache, GIL released, NumPy's division semantics, no fastmath
 #: (results match the reference and ignore the thread count), no bounds checks (wrappers validate first).
@@ -187,8 +317,24 @@ def use_parallel(work: int, fused: bool = False) -> bool:
     mode = get_parallel_mode()
     if mode == "auto":
         threshold = FUSED_PARALLEL_MIN_WORK if fused else PARALLEL_MIN_WORK
-        return work >= threshold and numba.get_num_threads() > 1
+        # the BLAS limit is read only past the threshold: small calls never pay for it
+        return work >= threshold and numba.get_num_threads() > 1 and _outer_blas_limit() != 1
     return mode == "parallel"
+
+
+def _outer_blas_limit() -> int | None:
+    """The smallest thread count of the loaded BLAS libraries as the caller set it, or None if none is loaded.
+
+    A fit wrapped in ``threadpoolctl.threadpool_limits(1)`` then runs the
+    serial builds (docs/design.md, "The thread budget").  Inside
+    :func:`blas_single_threaded` the libraries are at one thread by fastnn's
+    own doing, so the counts it saved on entry are used instead.
+    """
+    saved = getattr(_state, "outer_blas_limit", None)
+    if saved is not None:
+        return saved
+    counts = [lib.num_threads for lib in _blas_libraries()]
+    return min(counts) if counts else None
 
 
 def get_num_threads() -> int:
@@ -239,6 +385,9 @@ def blas_single_threaded(active: bool = True) -> Iterator[None]:
         return
     libraries = _blas_libraries()
     old = [lib.num_threads for lib in libraries]
+    saved = getattr(_state, "outer_blas_limit", None)
+    if saved is None:  # the outermost block: the counts the caller chose (see _outer_blas_limit)
+        _state.outer_blas_limit = min(old) if old else None
     for lib in libraries:
         lib.set_num_threads(1)
     try:
@@ -246,6 +395,7 @@ def blas_single_threaded(active: bool = True) -> Iterator[None]:
     finally:
         for lib, n in zip(libraries, old):
             lib.set_num_threads(n)
+        _state.outer_blas_limit = saved
 
 
 def _blas_libraries() -> list:
@@ -281,16 +431,10 @@ def _check_threads(n: int) -> int:
     n = int(n)
     max_threads = numba.config.NUMBA_NUM_THREADS
     if not 1 <= n <= max_threads:
-        raise ValueError(
-            f"n (number of threads) must be between 1 and {max_threads} "
-            f"(NUMBA_NUM_THREADS), got {n}"
-        )
+        why = "NUMBA_NUM_THREADS"
+        if THREAD_BUDGET is not None and THREAD_BUDGET[2] == "pool":
+            # the bound is the budget fastnn applied: say where it came from and how to lift it
+            why += f", set by fastnn from {THREAD_BUDGET[1]}; set NUMBA_NUM_THREADS to allow more"
+        raise ValueError(f"n (number of threads) must be between 1 and {max_threads} ({why}), got {n}")
     return n
 
-
-def cpu_count() -> int:
-    """Cores available to this process."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
