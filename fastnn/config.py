@@ -237,6 +237,16 @@ REUSED_BUFFER_BYTES: int = 1 << 20
 #: (docs/design.md, "Knobs").
 PREDICT_BUFFER_ELEMENTS: int = 1 << 20
 
+# --- training on a Dask cluster (:mod:`fastnn.cluster`) ---------------------------------------------
+
+#: Rows of one loss/gradient call on a worker's partition, counted as elements of all layer outputs
+#: (a partition of a million rows is evaluated in calls of this size, summed in order).
+PARTITION_BATCH_ELEMENTS: int = 1 << 22
+#: Seconds between checks that the cluster still has workers while the client waits for a round.
+CLUSTER_POLL_SECONDS: float = 1.0
+#: A fit on dask input fails (the model unchanged) after the cluster has had no worker this long.
+CLUSTER_NO_WORKER_SECONDS: float = 60.0
+
 
 def _find_libtbb() -> str | None:
     """Path of the TBB runtime installed by the ``tbb`` wheel (it lands in ``<prefix>/lib``)."""

@@ -56,7 +56,10 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
     from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils._available_if import available_if
     from sklearn.utils._param_validation import Interval
+    from sklearn.utils.multiclass import _check_partial_fit_first_call
     from sklearn.utils.validation import validate_data
 except ImportError as exc:  # pragma: no cover - exercised without scikit-learn installed
     raise ImportError(
@@ -133,6 +136,11 @@ def _check_numeric_targets(y):
         raise TypeError(f"y must be numeric, got dtype {np.asarray(y).dtype}")
 
 
+def _is_dask(data) -> bool:
+    """True for a dask collection (array, dataframe, series), checked without importing dask."""
+    return hasattr(type(data), "__dask_graph__")
+
+
 def _dense(X, dtype):
     if _sparse.issparse(X):
         X = X.toarray()
@@ -156,8 +164,26 @@ class _FastnnMLP:
         return POISSON if self.out_activation_ == "exp" else MSE
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        if _is_dask(X) or _is_dask(y):  # data-parallel on the current Dask cluster
+            from fastnn.cluster import estimators
+
+            return estimators.fit(self, X, y, sample_weight=sample_weight, incremental=incremental)
         with self._threads():
             return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
+
+    def predict(self, X):
+        if _is_dask(X):  # blockwise on the workers: a dask array
+            from fastnn.cluster import estimators
+
+            return estimators.predict(self, X)
+        return super().predict(X)
+
+    def score(self, X, y, sample_weight=None):
+        if _is_dask(X):  # blockwise on the workers: a lazy dask scalar
+            from fastnn.cluster import estimators
+
+            return estimators.score(self, X, y, sample_weight=sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
 
     # ------------------------------------------------------------------
     # inference
@@ -212,6 +238,8 @@ class _FastnnMLP:
     def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads,
                          intercept_grads):
         ctx = getattr(self, "_fastnn_lbfgs", None)
+        if ctx is not None and "loss_grad" in ctx:  # a fit on dask input: summed over the cluster's shards
+            return ctx["loss_grad"](packed_coef_inter)
         if ctx is None:  # called outside fit (scikit-learn's own gradient test does this)
             X = _dense(X, X.dtype)
             layer_units = [self.coefs_[0].shape[0]] + [w.shape[1] for w in self.coefs_]
@@ -453,7 +481,8 @@ class _EpochRunner:
         self.est.intercepts_ = [b.copy() for b in self.est.intercepts_]
 
 
-_N_THREADS_CONSTRAINT = {"n_threads": [None, Interval(Integral, 1, None, closed="left")]}
+_N_THREADS_CONSTRAINT = {"n_threads": [None, Interval(Integral, 1, None, closed="left")],
+                         "sync_every": [Interval(Integral, 1, None, closed="left")]}
 
 
 class MLPRegressor(_FastnnMLP, _SkMLPRegressor):
@@ -472,7 +501,7 @@ class MLPRegressor(_FastnnMLP, _SkMLPRegressor):
                  max_iter=200, loss="squared_error", shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, n_threads=None):
+                 max_fun=15000, n_threads=None, sync_every=1):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -482,6 +511,7 @@ class MLPRegressor(_FastnnMLP, _SkMLPRegressor):
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
         )
         self.n_threads = n_threads
+        self.sync_every = sync_every
 
 
 class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
@@ -495,11 +525,36 @@ class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
 
     _parameter_constraints: dict = {**_SkMLPClassifier._parameter_constraints, **_N_THREADS_CONSTRAINT}
 
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """scikit-learn's ``partial_fit``; on dask input, one distributed epoch (``classes`` from the first call)."""
+        if not (_is_dask(X) or _is_dask(y)):
+            return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
+        self._validate_params()
+        if _check_partial_fit_first_call(self, classes):  # (1-D labels: dask input has no multilabel targets)
+            self._label_binarizer = LabelBinarizer().fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_proba(self, X):
+        if _is_dask(X):  # blockwise on the workers: a dask array (n_samples, n_classes)
+            from fastnn.cluster import estimators
+
+            return estimators.predict_proba(self, X)
+        return super().predict_proba(X)
+
+    def predict_log_proba(self, X):
+        if _is_dask(X):
+            from fastnn.cluster import estimators
+
+            return estimators.predict_log_proba(self, X)
+        return super().predict_log_proba(X)
+
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, n_threads=None):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, n_threads=None,
+                 sync_every=1):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -509,3 +564,4 @@ class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
         )
         self.n_threads = n_threads
+        self.sync_every = sync_every
