@@ -150,6 +150,22 @@ def _dense(X, dtype):
 class _FastnnMLP:
     """The overrides shared by both estimators (placed before scikit-learn's class in the MRO)."""
 
+    def __getstate__(self):
+        # Without early stopping, _best_coefs/_best_intercepts are copies of the initial weights that nothing
+        # reads: the pickle (shipped to a worker and back for every block by dask-ml's Incremental) leaves them
+        # out, and __setstate__ puts copies of the weights back, so an unpickled estimator behaves the same.
+        state = super().__getstate__()
+        if not state.get("early_stopping", False):
+            state.pop("_best_coefs", None)
+            state.pop("_best_intercepts", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "coefs_" in self.__dict__ and "_best_coefs" not in self.__dict__:
+            self._best_coefs = [c.copy() for c in self.coefs_]
+            self._best_intercepts = [b.copy() for b in self.intercepts_]
+
     def _threads(self):
         return config.threads(self.n_threads) if self.n_threads is not None else contextlib.nullcontext()
 

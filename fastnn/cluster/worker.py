@@ -247,21 +247,41 @@ def train_shard(run: LocalTraining, theta, s1, s2, epoch0: int, step0: int, epoc
 # ----------------------------------------------------------------------
 
 
-def partition_loss(part, theta, layout, loss_code, eps) -> tuple:
-    """``(loss_sum, rows)`` of a partition in the KERAS convention: ``loss_sum / rows`` is its mean loss."""
+def shard_evaluate(theta, layout, loss_code, eps, accuracy: str, *parts) -> tuple:
+    """The loss (KERAS convention) and accuracy counts of a shard: ``(loss_sum, rows, correct, judged)``.
+
+    ``loss_sum / rows`` is the shard's mean loss (each partition's mean,
+    from the compiled ``dataset_loss`` of a local ``evaluate``, times its
+    rows).  ``accuracy``: ``""`` (none), ``"binary"`` (outputs on the right
+    side of 0.5, ``judged`` counts outputs) or ``"categorical"`` (arg-max
+    equals the true class, ``judged`` counts rows).
+    """
     from fastnn.training import inference_kernels, pick_build
 
-    X, Y, _ = part
-    n = X.shape[0]
-    if n == 0:
-        return 0.0, 0
-    dtype = X.dtype
-    rows = _sub_batch_rows(layout, n)
-    buf = _buffers("loss", layout, dtype, rows)
+    loss_sum, rows_total, correct, judged = 0.0, 0, 0, 0
+    dtype = parts[0][0].dtype
+    theta = np.asarray(theta, dtype)
     narrow = bool(layout[:, [contract.N_IN, contract.N_OUT]].max() <= config.NARROW_MAX_WIDTH)
-    _, dataset_loss = inference_kernels("numba", narrow)
-    kernel = pick_build(dataset_loss, "numba", rows * contract.madds_per_row(layout))
-    value = kernel(*contract.DatasetLossArgs(
-        X=X, Y=Y, theta=np.asarray(theta, dtype), layout=layout, loss_code=loss_code, eps=dtype.type(eps),
-        batch_size=rows, xb=buf["xb"], yb=buf["yb"], abuf=buf["abuf"], rowloss=buf["rowloss"]))
-    return float(value) * n, n
+    predict_rows, dataset_loss = inference_kernels("numba", narrow)
+    for X, Y, _ in parts:
+        n = X.shape[0]
+        if n == 0:
+            continue
+        rows = _sub_batch_rows(layout, n)
+        buf = _buffers("evaluate", layout, dtype, rows)
+        work = rows * contract.madds_per_row(layout)
+        value = pick_build(dataset_loss, "numba", work)(*contract.DatasetLossArgs(
+            X=X, Y=Y, theta=theta, layout=layout, loss_code=loss_code, eps=dtype.type(eps), batch_size=rows,
+            xb=buf["xb"], yb=buf["yb"], abuf=buf["abuf"], rowloss=buf["rowloss"]))
+        loss_sum += float(value) * n
+        rows_total += n
+        if accuracy:
+            out = np.empty(Y.shape, dtype)
+            pick_build(predict_rows, "numba", work)(X, theta, layout, rows, buf["xb"], buf["abuf"], out)
+            if accuracy == "categorical":
+                correct += int(np.sum(np.argmax(out, axis=1) == np.argmax(Y, axis=1)))
+                judged += n
+            else:
+                correct += int(np.sum((out > 0.5) == (Y > 0.5)))
+                judged += out.size
+    return loss_sum, rows_total, correct, judged
