@@ -6,6 +6,7 @@
 - :class:`SGD`, :class:`Adam`: optimizers.
 - :class:`MLPRegressor`, :class:`MLPClassifier`: scikit-learn's estimators
   trained by fastnn's kernels (needs scikit-learn; imported on first use).
+- :func:`warmup`: compile every kernel into Numba's disk cache (``fastnn warmup``).
 - :mod:`fastnn.kernels`: the Numba kernels; :mod:`fastnn.reference`: their
   plain-NumPy twin with the same functions and signatures, the correctness
   oracle for every kernel.
@@ -19,6 +20,7 @@ from fastnn.initializers import INITIALIZERS
 from fastnn.losses import LOSSES
 from fastnn.model import Dense, Sequential, load
 from fastnn.optim import SGD, Adam
+from fastnn.warmup import warmup  # (binds fastnn.warmup to the function; the module stays importable by name)
 
 __version__ = "0.1.0"
 
@@ -50,4 +52,5 @@ __all__ = [
     "losses",
     "set_num_threads",
     "threads",
+    "warmup",
 ]
