@@ -179,3 +179,45 @@ def test_a_subcommand_can_be_added(capsys, monkeypatch):
 
 def test_install_hint_is_the_documented_one():
     assert plot.INSTALL_HINT == 'pip install "fastnn-numba[plot]"'
+
+
+# ----------------------------------------------------------------------
+# warmup (the compiling itself: tests/test_warmup.py)
+# ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_warmup(monkeypatch):
+    """Replace fastnn.warmup.warmup by a recorder returning a fixed summary (no compiling)."""
+    from fastnn.warmup import WarmupSummary
+
+    calls = []
+
+    def fake(**kwargs):
+        calls.append(kwargs)
+        return WarmupSummary(compiled=2, loaded=7, kernels=5, seconds=0.5, cache_dirs=["/cache"],
+                             jobs=["float32 serial: Sequential narrow"], skipped=[])
+
+    monkeypatch.setattr(sys.modules["fastnn.warmup"], "warmup", fake)
+    return calls
+
+
+def test_warmup_prints_the_summary(capsys, fake_warmup):
+    status, out, err = main(capsys, "warmup")
+    assert status == 0 and err == ""
+    assert "2 kernel specialisations compiled, 7 already cached" in out and "cache: /cache" in out
+    assert "Sequential narrow" not in out
+    assert fake_warmup == [{"dtypes": ("float32", "float64"), "sklearn": True, "read_only": False}]
+
+
+def test_warmup_options(capsys, fake_warmup):
+    status, out, _ = main(capsys, "warmup", "--quiet", "--dtype", "float32", "--no-sklearn", "--read-only")
+    assert status == 0 and out == ""
+    assert fake_warmup == [{"dtypes": ("float32",), "sklearn": False, "read_only": True}]
+    status, out, _ = main(capsys, "warmup", "--verbose")
+    assert "float32 serial: Sequential narrow" in out
+
+
+def test_warmup_bad_dtype_is_a_usage_error(capsys, fake_warmup):
+    status, out, err = main(capsys, "warmup", "--dtype", "int8")
+    assert status == 2 and "invalid choice" in err and fake_warmup == []
