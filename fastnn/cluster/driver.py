@@ -102,21 +102,32 @@ class Placement(NamedTuple):
             future.release()
 
 
-def place(client, X, Y, sw, encode_targets, dtype) -> Placement:
+def workers_of(client) -> list:
+    """The cluster's worker addresses, sorted; a RuntimeError when it has none.
+
+    A fit reads them once, when it starts: its number of shards (one per
+    worker) then stays fixed, so a worker lost and replaced mid-fit changes
+    neither the shards nor the result.
+    """
+    workers = sorted(client.scheduler_info()["workers"])
+    if not workers:
+        raise RuntimeError("the Dask cluster has no workers")
+    return workers
+
+
+def place(client, workers: list, X, Y, sw, encode_targets, dtype) -> Placement:
     """Prepare every row block of ``(X, Y, sw)`` into a partition, on the worker of its shard.
 
-    Shards are contiguous runs of row blocks, as many as there are workers
-    (at most one per block); a shard's blocks are computed on its worker
-    (``allow_other_workers``: if that worker is lost, anywhere else), so the
-    training task of a shard finds its data in place.  Results depend on
-    the row blocks and the number of shards, never on which worker runs what.
+    Shards are contiguous runs of row blocks, one per worker of ``workers``
+    (:func:`workers_of`, read when the fit started; at most one per block); a
+    shard's blocks are computed on its worker (``allow_other_workers``: if
+    that worker is lost, anywhere else), so the training task of a shard
+    finds its data in place.  Results depend on the row blocks and the
+    number of shards, never on which worker runs what.
     """
     dask, _, _ = _dask_modules()
     from fastnn.cluster.worker import prepare_partition
 
-    workers = sorted(client.scheduler_info()["workers"])
-    if not workers:
-        raise RuntimeError("the Dask cluster has no workers")
     xs = X.to_delayed().ravel()
     ys = Y.to_delayed().ravel()
     sws = sw.to_delayed().ravel() if sw is not None else [None] * len(xs)

@@ -50,6 +50,7 @@ def _fit(client, est, X, y, sample_weight, incremental):
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state
 
+    workers = driver.workers_of(client)  # one shard per worker of the cluster as the fit starts
     hidden = est.hidden_layer_sizes
     hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
     if np.any(np.array(hidden) <= 0):
@@ -110,7 +111,7 @@ def _fit(client, est, X, y, sample_weight, incremental):
     elif est.coefs_[0].shape[0] != d:
         raise ValueError(f"X has {d} features, the fitted network {est.coefs_[0].shape[0]}")
 
-    placement = driver.place(client, Xd, Yd, swd, encode, dtype)
+    placement = driver.place(client, workers, Xd, Yd, swd, encode, dtype)
     try:
         if est.solver == "lbfgs":
             _fit_lbfgs(client, est, placement, layer_units, dtype, weighted=swd is not None)
