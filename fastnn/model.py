@@ -237,7 +237,8 @@ class Sequential:
     # training
     # ------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=None, loss="mse", optimizer=None, shuffle=True, verbose=0,
-            validation_data=None, patience=None, min_delta=0.0, threads=None) -> History:
+            validation_data=None, patience=None, min_delta=0.0, threads=None, checkpoint=None,
+            checkpoint_every=1) -> History:
         """Train the model.
 
         Parameters
@@ -273,13 +274,47 @@ class Sequential:
         min_delta : float, default 0.0
         threads : int, optional
             Numba and BLAS threads for this fit (results do not depend on it).
+        checkpoint : str or os.PathLike, optional
+            Save the model to this file (the :meth:`save` format, written
+            atomically: a crash mid-write leaves the previous checkpoint
+            whole) after every ``checkpoint_every`` epochs of this fit and at
+            its end, however it ends: after all epochs, early stopping, Ctrl-C
+            (``History.interrupted``) or divergence.  The file then holds what
+            the model holds: the restored finite weights after a divergence,
+            the best weights after early stopping; a checkpoint during the fit
+            holds the current weights, not the best so far.  Its directory
+            must exist and be writable (checked before anything changes).
+            Each checkpoint writes the whole model and fsyncs it (about a
+            millisecond for a small model): for many short epochs pick a
+            ``checkpoint_every`` that saves every few seconds.  An error while
+            writing (disk full) propagates; the model then holds the state
+            after the checkpoint epoch, counters included.
+        checkpoint_every : int, default 1
+            Epochs of this fit between checkpoints, >= 1.
 
         Returns
         -------
         History
+
+        Notes
+        -----
+        **Resuming.** A checkpoint holds the weights, the optimizer and its
+        state, the step and epoch counters and the shuffling stream after its
+        epoch.  If ``fit(X, y, epochs=E, ...)`` on a model that had trained
+        ``e0`` epochs was cut short (a crash, Ctrl-C), ``m = fastnn.load(path)``
+        then ``m.fit(X, y, epochs=E - (m.epochs_trained - e0), ...)`` with the
+        same data and settings (the optimizer may be omitted: the file's is
+        kept) gives the weights, optimizer state and per-epoch losses of the
+        uninterrupted fit, bit for bit, on either backend and dtype.  Early
+        stopping's state is not in the file: a resumed fit starts its
+        ``patience`` count afresh (no best loss yet, so its first epoch is an
+        improvement) and ``best_epoch`` counts within it.  Neither is the
+        divergence guard's lowest loss so far: a resumed fit restores at most
+        back to its own start.
         """
         request = training.check_fit_args(self, X, y, epochs, batch_size, loss, optimizer, shuffle, verbose,
-                                          validation_data, patience, min_delta, threads)
+                                          validation_data, patience, min_delta, threads, checkpoint,
+                                          checkpoint_every)
         # everything is valid: from here on the model may change (a MemoryError below still leaves it as it was)
         if not self.built:
             self.build(request.X.shape[1])
@@ -287,8 +322,13 @@ class Sequential:
         if request.optimizer is not self.optimizer and request.optimizer != self.optimizer:
             self._opt_state = training.new_optimizer_state(self.n_params, self.dtype, request.optimizer.n_state)
         self.optimizer, self.loss = request.optimizer, request.spec.name
+        on_checkpoint = None
+        if request.checkpoint is not None:
+            def on_checkpoint(epochs_trained, step, path=request.checkpoint):
+                self.epochs_trained, self.step = epochs_trained, step
+                self.save(path)
         outcome = training.run_fit(request, plan, self.backend, self._theta, self._layout, self._opt_state,
-                                   self._shuffle_rng, self.epochs_trained, self.step)
+                                   self._shuffle_rng, self.epochs_trained, self.step, on_checkpoint)
         training.PLANS.give_back(plan)  # (not after an exception: that plan is simply dropped)
         self.epochs_trained, self.step = outcome.epochs_trained, outcome.step
         return outcome.history

@@ -8,7 +8,10 @@
    ``MemoryError`` there also leaves the model unchanged);
 3. :func:`run_fit` runs the epochs on the arrays it is handed (the model's
    parameters and optimizer state, updated in place) and returns a
-   :class:`FitOutcome`; the model then updates its own counters.
+   :class:`FitOutcome`; the model then updates its own counters.  With a
+   checkpoint, ``run_fit`` calls the caller's ``on_checkpoint(epochs_trained,
+   step)`` whenever the arrays hold the state after a checkpoint epoch, and
+   once at the end (the caller stores its counters and writes the file).
 
 Epochs run in chunks, each one call of the backend's ``train_epochs``
 (:mod:`fastnn.kernels.train` or :mod:`fastnn.reference.train`), with the
@@ -23,8 +26,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import time
 import warnings
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -111,10 +116,34 @@ class FitRequest(NamedTuple):
     patience: int | None
     min_delta: float
     threads: int | None
+    checkpoint: str | None = None  #: the checkpoint file (``os.fspath`` of the argument), or None
+    checkpoint_every: int = 1  #: epochs of this fit between checkpoints
+
+
+def check_checkpoint(checkpoint) -> str:
+    """``checkpoint`` as a str path whose directory exists and is writable; TypeError/ValueError naming it.
+
+    Touches nothing: the file is first written after the first checkpoint epoch.
+    """
+    if isinstance(checkpoint, (bytes, bytearray)) or not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a path (str or os.PathLike), got {type(checkpoint).__name__}")
+    path = os.fspath(checkpoint)
+    if not isinstance(path, str):  # a PathLike giving bytes
+        raise TypeError(f"checkpoint must be a str path, got a path of {type(path).__name__}")
+    if not path:
+        raise ValueError("checkpoint must be a file path, got an empty string")
+    if os.path.isdir(path):
+        raise ValueError(f"checkpoint must be a file path, got the directory {path!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"checkpoint {path!r}: the directory {directory!r} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"checkpoint {path!r}: the directory {directory!r} is not writable")
+    return path
 
 
 def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, verbose, validation_data, patience,
-                   min_delta, threads) -> FitRequest:
+                   min_delta, threads, checkpoint=None, checkpoint_every=1) -> FitRequest:
     """Validate the arguments of :meth:`fastnn.model.Sequential.fit` against ``model``; nothing changes.
 
     Reads the model's public structure only (``layers``, ``dtype``,
@@ -137,6 +166,10 @@ def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, ve
         min_delta = check_scalar("min_delta", min_delta, low=0.0)
     if threads is not None:
         threads = config._check_threads(threads)
+    if not (type(checkpoint_every) is int and 1 <= checkpoint_every <= 2**53):
+        checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
+    if checkpoint is not None:
+        checkpoint = check_checkpoint(checkpoint)
     opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(lr=0.01))
     dtype = model.dtype
     eps = getattr(opt, "eps", None)
@@ -160,7 +193,7 @@ def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, ve
     else:
         batch = min(check_int("batch_size", batch_size, low=1), n)
     return FitRequest(X, Y, Xv, Yv, spec, opt, epochs, batch, bool(shuffle) and batch < n, verbose, patience,
-                      min_delta, threads)
+                      min_delta, threads, checkpoint, checkpoint_every)
 
 
 class FitBuffers(NamedTuple):
@@ -392,22 +425,48 @@ class FitOutcome(NamedTuple):
     step: int  #: optimizer steps over the model's life after this fit
 
 
+#: ``on_checkpoint(epochs_trained, step)``: see :func:`run_fit`.
+CheckpointHook = Callable[[int, int], None]
+
+
 def run_fit(request: FitRequest, plan: FitPlan, backend: str, theta: np.ndarray, layout: np.ndarray,
-            opt_state: list, shuffle_rng: np.random.Generator, epochs_trained: int, step: int) -> FitOutcome:
+            opt_state: list, shuffle_rng: np.random.Generator, epochs_trained: int, step: int,
+            on_checkpoint: CheckpointHook | None = None) -> FitOutcome:
     """Train ``theta`` (and ``opt_state``) in place for ``request.epochs`` epochs; see the module docstring.
 
     ``plan`` comes from :meth:`PlanPool.take` for this request.
     ``epochs_trained`` and ``step`` are the model's counters before the fit
     (the decay schedule and Adam's step continue from them).
+
+    ``on_checkpoint(epochs_trained, step)``, when given, is called with the
+    model's counters over its life (as in :class:`FitOutcome`) whenever
+    ``theta``, ``opt_state`` and ``shuffle_rng`` hold exactly the state after
+    that many epochs, so the caller can store the counters and save:
+
+    - after every ``request.checkpoint_every`` epochs of this fit (chunks are
+      cut to end there) while the fit goes on;
+    - once at the end of the fit, however it ended (all epochs, early
+      stopping, Ctrl-C, divergence), after the driver's last change to
+      ``theta`` (early stopping's best weights; the loop's divergence restore),
+      with the counters :class:`FitOutcome` will hold.
+
+    It runs between compiled calls, inside the fit's thread settings and a
+    Ctrl-C guard (a Ctrl-C while it runs ends the fit after it; during the
+    call at the end it is ignored), so a Ctrl-C never breaks a save.  An exception
+    from it propagates out of ``run_fit``: ``theta`` and ``opt_state`` then
+    hold the state after the epochs it was called for.
     """
     if request.threads is None and not plan.blas_threads_matter:  # nothing to set: skip the context managers
-        return _run(request, plan, backend, theta, layout, opt_state, shuffle_rng, epochs_trained, step)
+        return _run(request, plan, backend, theta, layout, opt_state, shuffle_rng, epochs_trained, step,
+                    on_checkpoint)
     context = config.threads(request.threads) if request.threads is not None else contextlib.nullcontext()
     with context, config.blas_single_threaded(plan.blas_threads_matter):
-        return _run(request, plan, backend, theta, layout, opt_state, shuffle_rng, epochs_trained, step)
+        return _run(request, plan, backend, theta, layout, opt_state, shuffle_rng, epochs_trained, step,
+                    on_checkpoint)
 
 
-def _run(req: FitRequest, plan: FitPlan, backend, theta, layout, opt_state, shuffle_rng, epoch0, step):
+def _run(req: FitRequest, plan: FitPlan, backend, theta, layout, opt_state, shuffle_rng, epoch0, step,
+         on_checkpoint=None):
     X, Y, Xv, Yv, n = req.X, req.Y, req.Xv, req.Yv, req.X.shape[0]
     epochs, patience = req.epochs, req.patience
     train_epochs = pick_build(plan.loop, backend, plan.work)
@@ -420,9 +479,12 @@ def _run(req: FitRequest, plan: FitPlan, backend, theta, layout, opt_state, shuf
     history = History()
     progress = Progress(req.verbose, epochs) if req.verbose else None
     chunk, status, done = plan.first_chunk, contract.OK, 0
+    every = req.checkpoint_every if on_checkpoint is not None else 0
     with InterruptGuard() as guard:
         while done < epochs and status == contract.OK and not guard.interrupted:
             count = min(chunk, epochs - done, losses.shape[0])
+            if every:  # end the chunk on the next checkpoint epoch
+                count = min(count, every - done % every)
             if req.shuffle:
                 count = min(count, perm_rows.shape[0])
                 for row in perm_rows[:count]:  # rng.permutation(n) is arange(n) then shuffle: the same stream
@@ -443,6 +505,9 @@ def _run(req: FitRequest, plan: FitPlan, backend, theta, layout, opt_state, shuf
                 progress.update(history, epoch0, done - ran)
             if ran:
                 chunk = max(1, int(config.CHUNK_SECONDS / max(elapsed / ran, 1e-9)))
+            # a checkpoint epoch inside the fit (the end of the fit is saved below, once)
+            if every and done % every == 0 and done < epochs and status == contract.OK and not guard.interrupted:
+                on_checkpoint(epoch0 + done, step)
         history.interrupted = guard.interrupted and history.epochs < epochs and status == contract.OK
     epochs_trained = epoch0 + history.epochs
     message = ""
@@ -464,6 +529,9 @@ def _run(req: FitRequest, plan: FitPlan, backend, theta, layout, opt_state, shuf
         theta[...] = plan.buffers.best
         history.best_epoch = int(state[contract.S_BEST_EPOCH]) - epoch0
     history.stopped_early = status == contract.STOPPED_EARLY
+    if on_checkpoint is not None:
+        with InterruptGuard():  # Ctrl-C while saving does not abort the save (nor the return of the history)
+            on_checkpoint(epochs_trained, step)
     if history.interrupted:
         message = f"interrupted: kept the weights and history of epoch {history.epochs}"
     if progress is not None:
