@@ -238,7 +238,7 @@ class Sequential:
     # ------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=None, loss="mse", optimizer=None, shuffle=True, verbose=0,
             validation_data=None, patience=None, min_delta=0.0, threads=None, checkpoint=None,
-            checkpoint_every=1) -> History:
+            checkpoint_every=1, sync_every=1) -> History:
         """Train the model.
 
         Parameters
@@ -291,6 +291,14 @@ class Sequential:
             after the checkpoint epoch, counters included.
         checkpoint_every : int, default 1
             Epochs of this fit between checkpoints, >= 1.
+        sync_every : int, default 1
+            Dask input only (``X`` and ``y`` dask arrays, trained on the
+            current ``distributed.Client``'s cluster, see :mod:`fastnn.cluster`):
+            epochs each worker trains on its own partitions between two
+            averagings of the parameters and optimizer state.  ``threads``
+            does not apply there (each worker uses its own thread budget);
+            ``validation_data`` (numpy or dask) and ``patience`` need
+            ``sync_every=1``.
 
         Returns
         -------
@@ -312,6 +320,13 @@ class Sequential:
         divergence guard's lowest loss so far: a resumed fit restores at most
         back to its own start.
         """
+        if hasattr(type(X), "__dask_graph__") or hasattr(type(y), "__dask_graph__"):  # data-parallel on Dask
+            from fastnn.cluster import sequential
+
+            settings = training.FitSettings(*training.check_fit_settings(
+                self, epochs, batch_size, loss, optimizer, shuffle, verbose, patience, min_delta, threads,
+                checkpoint, checkpoint_every))
+            return sequential.fit(self, X, y, settings, validation_data, sync_every)
         request = training.check_fit_args(self, X, y, epochs, batch_size, loss, optimizer, shuffle, verbose,
                                           validation_data, patience, min_delta, threads, checkpoint,
                                           checkpoint_every)
@@ -342,6 +357,10 @@ class Sequential:
         Warns (RuntimeWarning) when the output holds NaN or infinity.
         """
         self._require_built("predict()")
+        if hasattr(type(X), "__dask_graph__"):  # blockwise on the Dask workers: a dask array
+            from fastnn.cluster import sequential
+
+            return sequential.predict(self, X)
         out = self._forward(check_features("X", X, self.dtype, self.input_dim))
         if not math.isfinite(out.sum()) and not np.isfinite(out).all():  # a finite sum proves every value finite
             warnings.warn("predict() returns NaN or infinity: the weights or the inputs are too large for "
@@ -374,6 +393,10 @@ class Sequential:
             (RuntimeWarning) when the loss is NaN or infinite.
         """
         self._require_built("evaluate()")
+        if hasattr(type(X), "__dask_graph__"):  # per-shard sums on the Dask workers
+            from fastnn.cluster import sequential
+
+            return sequential.evaluate(self, X, y, loss=loss)
         spec = loss_spec(loss if loss is not None else (self.loss or "mse"))
         training.check_output_activation(spec, self.layers[-1].activation)
         X = check_features("X", X, self.dtype, self.input_dim)

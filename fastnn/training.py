@@ -142,12 +142,28 @@ def check_checkpoint(checkpoint) -> str:
     return path
 
 
-def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, verbose, validation_data, patience,
-                   min_delta, threads, checkpoint=None, checkpoint_every=1) -> FitRequest:
-    """Validate the arguments of :meth:`fastnn.model.Sequential.fit` against ``model``; nothing changes.
+class FitSettings(NamedTuple):
+    """The checked settings of a ``fit`` call, without its data (what a fit on dask input is handed)."""
 
-    Reads the model's public structure only (``layers``, ``dtype``,
-    ``input_dim``, ``output_dim``, ``optimizer``).  Raises TypeError or
+    spec: LossSpec
+    optimizer: Optimizer
+    epochs: int
+    batch_size: int | None  #: rows per batch as given (None: full batch), not yet cut to the data
+    shuffle: bool
+    verbose: int
+    patience: int | None
+    min_delta: float
+    threads: int | None
+    checkpoint: str | None
+    checkpoint_every: int
+
+
+def check_fit_settings(model, epochs, batch_size, loss, optimizer, shuffle, verbose, patience, min_delta, threads,
+                       checkpoint=None, checkpoint_every=1) -> tuple:
+    """Validate the settings of :meth:`fastnn.model.Sequential.fit` (everything but the data); nothing changes.
+
+    Returns the fields of :class:`FitSettings` as a plain tuple (the small-fit
+    path builds no NamedTuple it does not need).  Raises TypeError or
     ValueError naming the argument.
     """
     spec = loss_spec(loss)
@@ -170,12 +186,30 @@ def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, ve
         checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
     if checkpoint is not None:
         checkpoint = check_checkpoint(checkpoint)
+    if batch_size is not None and not (type(batch_size) is int and 1 <= batch_size <= 2**53):
+        batch_size = check_int("batch_size", batch_size, low=1)
     opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(lr=0.01))
     dtype = model.dtype
     eps = getattr(opt, "eps", None)
     if eps is not None and dtype.type(eps) == 0:  # e.g. 1e-300 in float32: 0/0 in the update
         raise ValueError(f"Adam eps={eps} is 0 in {dtype.name}; use eps >= {np.finfo(dtype).tiny}")
     check_output_activation(spec, model.layers[-1].activation)
+    return (spec, opt, epochs, batch_size, bool(shuffle), verbose, patience, min_delta, threads, checkpoint,
+            checkpoint_every)
+
+
+def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, verbose, validation_data, patience,
+                   min_delta, threads, checkpoint=None, checkpoint_every=1) -> FitRequest:
+    """Validate the arguments of :meth:`fastnn.model.Sequential.fit` against ``model``; nothing changes.
+
+    Reads the model's public structure only (``layers``, ``dtype``,
+    ``input_dim``, ``output_dim``, ``optimizer``).  Raises TypeError or
+    ValueError naming the argument.
+    """
+    (spec, opt, epochs, batch_size, shuffle, verbose, patience, min_delta, threads, checkpoint,
+     checkpoint_every) = check_fit_settings(model, epochs, batch_size, loss, optimizer, shuffle, verbose, patience,
+                                            min_delta, threads, checkpoint, checkpoint_every)
+    dtype = model.dtype
     X = check_features("X", X, dtype, model.input_dim)
     Y = check_targets("y", y, dtype, X.shape[0], model.output_dim, spec)
     Xv = _no_rows(X.shape[1], dtype)
@@ -186,13 +220,8 @@ def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, ve
         Xv = check_features("validation_data[0]", validation_data[0], dtype, X.shape[1])
         Yv = check_targets("validation_data[1]", validation_data[1], dtype, Xv.shape[0], model.output_dim, spec)
     n = X.shape[0]
-    if batch_size is None:
-        batch = n
-    elif type(batch_size) is int and 1 <= batch_size <= 2**53:
-        batch = min(batch_size, n)
-    else:
-        batch = min(check_int("batch_size", batch_size, low=1), n)
-    return FitRequest(X, Y, Xv, Yv, spec, opt, epochs, batch, bool(shuffle) and batch < n, verbose, patience,
+    batch = n if batch_size is None else min(batch_size, n)
+    return FitRequest(X, Y, Xv, Yv, spec, opt, epochs, batch, shuffle and batch < n, verbose, patience,
                       min_delta, threads, checkpoint, checkpoint_every)
 
 

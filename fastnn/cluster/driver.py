@@ -109,7 +109,7 @@ def workers_of(client) -> list:
     worker) then stays fixed, so a worker lost and replaced mid-fit changes
     neither the shards nor the result.
     """
-    workers = sorted(client.scheduler_info()["workers"])
+    workers = sorted(client.nthreads())  # (asks the scheduler now; scheduler_info() may be stale or cut at 5)
     if not workers:
         raise RuntimeError("the Dask cluster has no workers")
     return workers
@@ -159,7 +159,7 @@ def gather(client, futures: list, what: str) -> list:
             distributed.wait(futures, timeout=config.CLUSTER_POLL_SECONDS)
             break
         except TimeoutError:  # (asyncio's is the built-in one since Python 3.11; distributed re-raises it)
-            if client.scheduler_info()["workers"]:
+            if client.nthreads():
                 without_workers_since = None
             elif without_workers_since is None:
                 without_workers_since = time.monotonic()

@@ -1,0 +1,85 @@
+"""Speed of fitting on a Dask cluster against one process, and the numbers of the scaling model.
+
+Run ``python -m fastnn.tools.cluster_speed [--rows N] [--workers W] [--repeat R]``.  It starts a
+``LocalCluster`` of W worker processes of one thread each on 127.0.0.1, generates the data on the
+workers (a seeded dask random array, so it never passes through the client), and times, alternately
+and ``--repeat`` times (the median is reported):
+
+- **one process**: ``fastnn.MLPClassifier(solver="lbfgs", n_threads=1)`` on the same data in memory;
+- **cluster**: the same estimator on the dask array (``fastnn.cluster``);
+
+both for a fixed number of L-BFGS iterations (``tol=0``), so the work is the same.  It also reports
+the time of one iteration in each, and from them the scaling model of the README: a cluster
+iteration costs ``compute / W + communication``, where ``compute`` is the one-process iteration and
+``communication`` the rest (the parameters out to every shard, the sums back, the scheduler).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+import warnings
+
+
+def _arguments(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fastnn.tools.cluster_speed", description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--chunk", type=int, default=125_000, help="rows per dask block")
+    parser.add_argument("--repeat", type=int, default=3)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = _arguments(argv)
+    import dask.array as da
+    import distributed
+    from sklearn.exceptions import ConvergenceWarning
+
+    import fastnn
+
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    settings = dict(hidden_layer_sizes=(args.hidden,), solver="lbfgs", max_iter=args.iterations, tol=0.0,
+                    random_state=0)
+    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            distributed.Client(cluster) as client:
+        X = da.random.RandomState(0).standard_normal((args.rows, args.features), chunks=(args.chunk, args.features))
+        y = (X[:, 0] + 0.5 * X[:, 1] - X[:, 2] > 0).astype("int64")
+        X, y = X.persist(), y.persist()
+        distributed.wait([X, y])
+        X_local, y_local = X.compute(), y.compute()
+        # compile and load everything once on both sides (not timed)
+        fastnn.MLPClassifier(**{**settings, "max_iter": 2}, n_threads=1).fit(X_local[:5000], y_local[:5000])
+        fastnn.MLPClassifier(**{**settings, "max_iter": 2}).fit(X[:20000], y[:20000])
+        local_times, cluster_times, iterations = [], [], set()
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            local = fastnn.MLPClassifier(**settings, n_threads=1).fit(X_local, y_local)
+            local_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            remote = fastnn.MLPClassifier(**settings).fit(X, y)
+            cluster_times.append(time.perf_counter() - started)
+            iterations |= {local.n_iter_, remote.n_iter_}
+    t_local, t_cluster = statistics.median(local_times), statistics.median(cluster_times)
+    n_iter = max(iterations)  # (the same on both sides: tol=0 runs max_iter iterations)
+    per_local, per_cluster = t_local / n_iter, t_cluster / n_iter
+    communication = per_cluster - per_local / args.workers
+    print(f"{args.rows} rows x {args.features} features, hidden ({args.hidden},), lbfgs {sorted(iterations)} "
+          f"iterations, {args.workers} workers x 1 thread, "
+          f"median of {args.repeat}")
+    print(f"  one process x 1 thread : {t_local:8.3f} s   ({per_local * 1e3:7.2f} ms per iteration)")
+    print(f"  cluster                : {t_cluster:8.3f} s   ({per_cluster * 1e3:7.2f} ms per iteration)")
+    print(f"  speed-up               : {t_local / t_cluster:8.2f}x")
+    print(f"  scaling model          : iteration = {per_local * 1e3:.2f} ms / N + {communication * 1e3:.2f} ms "
+          "(compute split over N workers + communication and scheduling)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
