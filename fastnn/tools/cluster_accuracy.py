@@ -37,7 +37,7 @@ def main(argv=None) -> int:
         s for s in GRID if s.task == "classification" and s.api == "estimator"]
     syncs = [int(v) for v in args.sync.split(",")]
     with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                                  dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             distributed.Client(cluster):
         print(f"{'shape':48s} {'epochs':>6s} {'local':>7s} " + " ".join(f"{'sync=' + str(k):>8s}" for k in syncs)
               + "   seconds: local / " + " / ".join(f"sync={k}" for k in syncs))

@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     settings = dict(hidden_layer_sizes=(args.hidden,), solver="lbfgs", max_iter=args.iterations, tol=0.0,
                     random_state=0)
     with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                                  dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             distributed.Client(cluster) as client:
         X = da.random.RandomState(0).standard_normal((args.rows, args.features), chunks=(args.chunk, args.features))
         y = (X[:, 0] + 0.5 * X[:, 1] - X[:, 2] > 0).astype("int64")

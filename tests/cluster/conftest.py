@@ -20,7 +20,7 @@ distributed = pytest.importorskip("distributed")
 def local_cluster(n_workers: int = 2, threads_per_worker: int = 1):
     """A ``LocalCluster`` of worker processes on 127.0.0.1 and a client connected to it."""
     with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                                  host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+                                  host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
         with distributed.Client(cluster) as client:
             yield client
 
