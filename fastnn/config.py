@@ -77,7 +77,7 @@ def thread_budget(environ: Mapping[str, str] | None = None, cores: int | None = 
         as ``"OMP_NUM_THREADS=1"``.  Unparsable values are ignored.
     """
     environ = os.environ if environ is None else environ
-    if environ.get("NUMBA_NUM_THREADS", "").strip():
+    if environ.get("NUMBA_NUM_THREADS", "").strip() and not _set_by_fastnn(environ):
         return None
     found = [(count, f"{name}={environ[name]}") for name in BUDGET_VARIABLES
              if (count := _positive_count(environ.get(name, ""))) is not None]
@@ -89,6 +89,19 @@ def thread_budget(environ: Mapping[str, str] | None = None, cores: int | None = 
     count, source = min(found, key=lambda item: item[0])
     cores = cpu_count() if cores is None else cores
     return min(count, max(1, cores)), source
+
+
+#: Marks a ``NUMBA_NUM_THREADS`` that fastnn put into the environment (a budget, not the user's choice),
+#: so that a child process, which inherits both, computes its own budget instead of taking it as explicit.
+_BUDGET_MARKER = "FASTNN_BUDGET_NUMBA_NUM_THREADS"
+
+
+def _set_by_fastnn(environ: Mapping[str, str]) -> bool:
+    return environ.get(_BUDGET_MARKER) is not None and environ.get(_BUDGET_MARKER) == environ.get("NUMBA_NUM_THREADS")
+
+
+def _export_budget(count: int) -> None:
+    os.environ["NUMBA_NUM_THREADS"] = os.environ[_BUDGET_MARKER] = str(count)
 
 
 def cpu_count() -> int:
@@ -128,6 +141,9 @@ def _apply_thread_budget() -> tuple[int, str, str] | None:
     """
     budget = thread_budget()
     if budget is None:
+        if _set_by_fastnn(os.environ) and "numba" not in sys.modules:
+            # inherited from a parent's budget that no longer applies here: Numba's own default again
+            del os.environ["NUMBA_NUM_THREADS"], os.environ[_BUDGET_MARKER]
         return None
     count, source = budget
     if "numba" in sys.modules:
@@ -138,11 +154,11 @@ def _apply_thread_budget() -> tuple[int, str, str] | None:
 
             _numba.set_num_threads(min(count, _numba.config.NUMBA_NUM_THREADS))
             return count, source, "importing thread"
-        os.environ["NUMBA_NUM_THREADS"] = str(count)
+        _export_budget(count)
         sys.modules["numba"].config.NUMBA_NUM_THREADS = count
         parallel.NUM_THREADS = count  # what _launch_threads passes to the layer: its pool size and default count
         return count, source, "pool"
-    os.environ["NUMBA_NUM_THREADS"] = str(count)
+    _export_budget(count)
     return count, source, "pool"
 
 
@@ -436,15 +452,20 @@ def _blas_controller():
 
 
 def _check_threads(n: int) -> int:
+    """``n`` as a thread count Numba accepts: TypeError/ValueError when invalid, capped at the thread budget.
+
+    Under a thread budget (:data:`THREAD_BUDGET`), Numba's pool has only the
+    budget's threads, so a count up to the cores is accepted and capped there.
+    """
     if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
         raise TypeError(f"n (number of threads) must be an integer, got {type(n).__name__}")
     n = int(n)
-    max_threads = numba.config.NUMBA_NUM_THREADS
+    pool = numba.config.NUMBA_NUM_THREADS
+    budgeted = THREAD_BUDGET is not None and THREAD_BUDGET[2] == "pool"
+    # the valid range does not depend on the budget (the same call is valid in a Dask worker and
+    # outside one): up to the cores, as without a budget; a valid count above the budget runs at the budget
+    max_threads = max(pool, numba.config.NUMBA_DEFAULT_NUM_THREADS) if budgeted else pool
     if not 1 <= n <= max_threads:
-        why = "NUMBA_NUM_THREADS"
-        if THREAD_BUDGET is not None and THREAD_BUDGET[2] == "pool":
-            # the bound is the budget fastnn applied: say where it came from and how to lift it
-            why += f", set by fastnn from {THREAD_BUDGET[1]}; set NUMBA_NUM_THREADS to allow more"
-        raise ValueError(f"n (number of threads) must be between 1 and {max_threads} ({why}), got {n}")
-    return n
+        raise ValueError(f"n (number of threads) must be between 1 and {max_threads} (NUMBA_NUM_THREADS), got {n}")
+    return min(n, pool)
 

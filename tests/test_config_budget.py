@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from fastnn import config
 
-VARIABLES = ("NUMBA_NUM_THREADS", *config.BUDGET_VARIABLES)
+VARIABLES = ("NUMBA_NUM_THREADS", config._BUDGET_MARKER, *config.BUDGET_VARIABLES)
 
 #: Prints the budget fastnn applied and the Numba thread count of the main thread and of a new thread.
 PROBE = textwrap.dedent("""
@@ -120,6 +120,20 @@ def test_budget_applies_when_numba_was_imported_first():
     assert seen["main"] == seen["thread"] == 1
 
 
+def test_a_child_process_computes_its_own_budget():
+    # the parent's budget is in the environment the child inherits, marked as fastnn's, not the user's
+    pre = textwrap.dedent("""
+        import os, subprocess, sys
+        import fastnn
+        child = "import fastnn; print(fastnn.config.THREAD_BUDGET is not None, fastnn.get_num_threads())"
+        out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout.split()
+        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+        freed = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, env=env).stdout.split()
+        assert out == ["True", "1"] and freed == ["False", str(fastnn.config.cpu_count())], (out, freed)
+    """)
+    assert probe({"OMP_NUM_THREADS": "1"}, pre=pre)["main"] == 1
+
+
 def test_numba_num_threads_wins_over_the_budget():
     seen = probe({"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "2"})
     assert seen["budget"] is None
@@ -146,18 +160,23 @@ def test_budget_above_one_and_a_launched_pool():
     assert seen["main"] == 1 and seen["thread"] == config.cpu_count()
 
 
-def test_the_budget_bounds_set_num_threads_with_a_message_that_says_why():
+def test_a_count_above_the_budget_runs_at_the_budget():
+    # valid counts do not depend on the budget (a fit that passes threads=2 works in a Dask worker too)
     code = textwrap.dedent("""
         import fastnn
+        fastnn.set_num_threads(fastnn.config.cpu_count())
+        print(fastnn.get_num_threads())
+        with fastnn.threads(fastnn.config.cpu_count()):
+            print(fastnn.get_num_threads())
         try:
-            fastnn.set_num_threads(2)
+            fastnn.set_num_threads(fastnn.config.cpu_count() + 1)
         except ValueError as exc:
-            print(exc)
+            print("ValueError")
     """)
     env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
     env["OMP_NUM_THREADS"] = "1"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert "between 1 and 1" in proc.stdout and "OMP_NUM_THREADS=1" in proc.stdout, proc.stderr
+    assert proc.stdout.split() == ["1", "1", "ValueError"], proc.stderr
 
 
 def test_a_later_numba_environment_change_keeps_the_budget():
