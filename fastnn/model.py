@@ -334,9 +334,7 @@ class Sequential:
         if not self.built:
             self.build(request.X.shape[1])
         plan = training.PLANS.take(request, self.backend, self._layout, self.dtype)
-        if request.optimizer is not self.optimizer and request.optimizer != self.optimizer:
-            self._opt_state = training.new_optimizer_state(self.n_params, self.dtype, request.optimizer.n_state)
-        self.optimizer, self.loss = request.optimizer, request.spec.name
+        self._use_optimizer(request.optimizer, request.spec.name)
         on_checkpoint = None
         if request.checkpoint is not None:
             def on_checkpoint(epochs_trained, step, path=request.checkpoint):
@@ -347,6 +345,16 @@ class Sequential:
         training.PLANS.give_back(plan)  # (not after an exception: that plan is simply dropped)
         self.epochs_trained, self.step = outcome.epochs_trained, outcome.step
         return outcome.history
+
+    def _assign_parameters(self, theta: np.ndarray) -> None:
+        """Overwrite the flat parameters with ``theta`` (same layout; trusted: a fit's own result)."""
+        self._theta[...] = theta
+
+    def _use_optimizer(self, optimizer: Optimizer, loss_name: str) -> None:
+        """Make ``optimizer`` the model's (a fresh state unless it equals the current one) and record the loss."""
+        if optimizer is not self.optimizer and optimizer != self.optimizer:
+            self._opt_state = training.new_optimizer_state(self.n_params, self.dtype, optimizer.n_state)
+        self.optimizer, self.loss = optimizer, loss_name
 
     # ------------------------------------------------------------------
     # inference

@@ -57,8 +57,9 @@ try:
     from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
     from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils._available_if import available_if
+    from sklearn.utils import check_random_state
     from sklearn.utils._param_validation import Interval
+    from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import _check_partial_fit_first_call
     from sklearn.utils.validation import validate_data
 except ImportError as exc:  # pragma: no cover - exercised without scikit-learn installed
@@ -165,6 +166,33 @@ class _FastnnMLP:
         if "coefs_" in self.__dict__ and "_best_coefs" not in self.__dict__:
             self._best_coefs = [c.copy() for c in self.coefs_]
             self._best_intercepts = [b.copy() for b in self.intercepts_]
+
+    # ------------------------------------------------------------------
+    # the state a fit on dask input (fastnn.cluster.estimators) sets, as scikit-learn's _fit would
+    # ------------------------------------------------------------------
+    def _reset_random_state(self):
+        """The generator a fit draws from (initial weights, shuffles), seeded from ``random_state`` as ``_fit`` does."""
+        self._random_state = check_random_state(self.random_state)
+        return self._random_state
+
+    def _fit_label_binarizer(self, classes) -> None:
+        """Encode the labels ``classes`` (all of them, from the whole data) as ``_validate_input`` would."""
+        self._label_binarizer = LabelBinarizer().fit(classes)
+        self.classes_ = self._label_binarizer.classes_
+
+    def _solver_state(self, incremental: bool) -> "_SolverState":
+        """The stochastic solver's state: kept by ``partial_fit``, new for every other fit."""
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = _SolverState(self)
+        return self._optimizer
+
+    def _fit_lbfgs_with(self, loss_grad, layer_units) -> None:
+        """scikit-learn's L-BFGS driver with ``loss_grad(packed) -> (loss, packed gradient)`` as its function."""
+        self._fastnn_lbfgs = {"loss_grad": loss_grad}
+        try:
+            super()._fit_lbfgs(None, None, None, None, None, None, None, layer_units)
+        finally:
+            del self._fastnn_lbfgs
 
     def _threads(self):
         return config.threads(self.n_threads) if self.n_threads is not None else contextlib.nullcontext()

@@ -47,9 +47,6 @@ def fit(est, X, y, sample_weight=None, incremental=False):
 
 
 def _fit(client, est, X, y, sample_weight, incremental):
-    from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state
-
     workers = driver.workers_of(client)  # one shard per worker of the cluster as the fit starts
     hidden = est.hidden_layer_sizes
     hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
@@ -88,8 +85,7 @@ def _fit(client, est, X, y, sample_weight, incremental):
 
         classes = da.unique(labels).compute()  # only the distinct labels reach the client
         if not hasattr(est, "classes_") or (not est.warm_start and not incremental):
-            est._label_binarizer = LabelBinarizer().fit(classes)
-            est.classes_ = est._label_binarizer.classes_
+            est._fit_label_binarizer(classes)
         elif est.warm_start and set(classes) != set(est.classes_):
             raise ValueError("warm_start can only be used where `y` has the same classes as in the previous call "
                              f"to fit. Previously got {est.classes_}, `y` has {classes}")
@@ -105,7 +101,7 @@ def _fit(client, est, X, y, sample_weight, incremental):
         n_outputs = 1 if Yd.ndim == 1 else Yd.shape[1]
     est.n_outputs_ = n_outputs
     layer_units = [d] + hidden + [n_outputs]
-    est._random_state = check_random_state(est.random_state)
+    est._reset_random_state()
     if first_pass:
         est._initialize(np.empty((1, n_outputs)), layer_units, dtype)
     elif est.coefs_[0].shape[0] != d:
@@ -131,8 +127,6 @@ def _fit(client, est, X, y, sample_weight, incremental):
 
 def _fit_lbfgs(client, est, placement, layer_units, dtype, weighted):
     """scikit-learn's L-BFGS driver, its loss and gradient summed over the shards."""
-    from sklearn.neural_network._multilayer_perceptron import BaseMultilayerPerceptron
-
     net = est._network(layer_units)
     order = net.sklearn_order()
     weight_mask = np.zeros(net.n_params, bool)  # the L2 term covers the weights, not the biases
@@ -158,11 +152,7 @@ def _fit_lbfgs(client, est, placement, layer_units, dtype, weighted):
         grad = (grad + alpha * w) / weight_sum
         return loss, grad.astype(dtype)[order]
 
-    est._fastnn_lbfgs = {"loss_grad": loss_grad}
-    try:
-        BaseMultilayerPerceptron._fit_lbfgs(est, None, None, None, None, None, None, None, layer_units)
-    finally:
-        del est._fastnn_lbfgs
+    est._fit_lbfgs_with(loss_grad, layer_units)
     est.coefs_ = [c.astype(dtype, copy=False) for c in est.coefs_]
     est.intercepts_ = [b.astype(dtype, copy=False) for b in est.intercepts_]
 
@@ -182,11 +172,7 @@ def _fit_averaged(client, est, placement, layer_units, dtype, incremental, weigh
     takes effect at the end of a round.  Adam's step count advances by the
     most steps a shard took in the round.
     """
-    from fastnn.sklearn import _SolverState
-
-    if not incremental or not hasattr(est, "_optimizer"):
-        est._optimizer = _SolverState(est)
-    solver = est._optimizer
+    solver = est._solver_state(incremental)
     n_samples = int(placement.rows.sum())
     if est.batch_size == "auto":
         batch_size = min(200, n_samples)
@@ -270,7 +256,7 @@ def _blockwise(est, X, method: str, out_columns):
 
 
 def _apply(block, model, method):
-    return getattr(model, method)(block)
+    return getattr(model, method)(np.require(block, requirements="W"))  # (read-only blocks: another Numba type)
 
 
 def predict(est, X):

@@ -69,9 +69,7 @@ def _fit(client, workers, model, Xd, Yd, settings, validation_data, sync_every) 
     spec, opt = settings.spec, settings.optimizer
     placement = driver.place(client, workers, Xd, Yd, None, SequentialTargets(spec, model.output_dim, dtype), dtype)
     try:
-        if opt is not model.optimizer and opt != model.optimizer:
-            model._opt_state = training.new_optimizer_state(model.n_params, dtype, opt.n_state)
-        model.optimizer, model.loss = opt, spec.name
+        model._use_optimizer(opt, spec.name)
         return _rounds(client, model, placement, settings, validation_data, sync_every)
     finally:
         placement.release()
@@ -111,7 +109,7 @@ def _rounds(client, model, placement, settings, validation_data, sync_every) -> 
                            f"the model keeps the weights it had after epoch {done} of this fit")
                 warnings.warn(message, RuntimeWarning, stacklevel=4)
                 break
-            model._theta[...] = driver.weighted_mean([r.theta for r in results], shard_rows, dtype)
+            model._assign_parameters(driver.weighted_mean([r.theta for r in results], shard_rows, dtype))
             if s1.shape[0]:
                 s1[...] = driver.weighted_mean([r.s1 for r in results], shard_rows, dtype)
             if s2.shape[0]:
@@ -141,7 +139,7 @@ def _rounds(client, model, placement, settings, validation_data, sync_every) -> 
                 model.save(settings.checkpoint)
         history.interrupted = guard.interrupted and done < epochs
     if best_theta is not None:
-        model._theta[...] = best_theta
+        model._assign_parameters(best_theta)
         history.best_epoch = best_epoch
     if settings.checkpoint is not None and (history.interrupted or history.diverged or history.stopped_early
                                             or done % max(checkpoint_every, 1)):
@@ -166,7 +164,7 @@ def predict(model, X):
 
 
 def _predict_block(block, model):
-    return model.predict(block)
+    return model.predict(np.require(block, requirements="W"))  # (read-only blocks: another Numba type)
 
 
 def evaluate(model, X, y, loss=None) -> dict:

@@ -40,23 +40,34 @@ def prepare_partition(x_block, y_block, sw_block, encode_targets, dtype) -> tupl
     targets (:mod:`fastnn.cluster.targets`); ``X`` is checked for NaN and
     infinity here, on the worker, before any compiled code reads it.
     """
-    X = np.ascontiguousarray(x_block, dtype=dtype)
+    X = writable(x_block, dtype)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got a block of shape {X.shape}")
     if not np.isfinite(X).all():
         raise ValueError("X contains NaN or infinity")
-    Y = np.ascontiguousarray(encode_targets(y_block), dtype=dtype)
+    Y = writable(encode_targets(y_block), dtype)
     if Y.shape[0] != X.shape[0]:
         raise ValueError(f"X and y blocks have {X.shape[0]} and {Y.shape[0]} rows")
     if sw_block is None:
         sw = np.empty(0, dtype)
     else:
-        sw = np.ascontiguousarray(sw_block, dtype=dtype).reshape(-1)
+        sw = writable(np.reshape(sw_block, -1), dtype)
         if sw.shape[0] != X.shape[0]:
             raise ValueError(f"sample_weight block has {sw.shape[0]} values for {X.shape[0]} rows")
         if not np.isfinite(sw).all() or (sw < 0).any():
             raise ValueError("sample_weight must be finite and non-negative")
     return X, Y, sw
+
+
+def writable(values, dtype) -> np.ndarray:
+    """``values`` as a C-contiguous, writeable array of ``dtype`` (copied only when needed).
+
+    Arrays Dask deserialises can be read-only, and a read-only array is
+    another Numba type: every compiled loop it reached would be compiled
+    again, on every worker, instead of loaded from the cache.
+    """
+    arr = np.ascontiguousarray(values, dtype=dtype)
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def partition_rows(part) -> int:
@@ -126,7 +137,7 @@ def shard_loss_grad(theta, layout, loss_code, eps, *parts) -> tuple:
     from fastnn.kernels import train
 
     dtype = parts[0][0].dtype
-    theta = np.asarray(theta, dtype=dtype)
+    theta, layout = writable(theta, dtype), writable(layout, np.int64)
     n_params = theta.shape[0]
     grad_sum = np.zeros(n_params, np.float64)
     loss_sum = weight_sum = 0.0
@@ -196,7 +207,7 @@ def train_shard(run: LocalTraining, theta, s1, s2, epoch0: int, step0: int, epoc
     theta = np.array(theta, dtype=dtype)  # copies: the caller's arrays are the round's starting point
     s1 = np.array(s1, dtype=dtype)
     s2 = np.array(s2, dtype=dtype)
-    layout, n_params = run.layout, theta.shape[0]
+    layout, hyper, n_params = writable(run.layout, np.int64), writable(run.hyper, np.float64), theta.shape[0]
     rng = np.random.default_rng(seed)
     batch = run.batch_size
     buf = _buffers("train", layout, dtype, batch)
@@ -227,7 +238,7 @@ def train_shard(run: LocalTraining, theta, s1, s2, epoch0: int, step0: int, epoc
             grad = buf["grad"] if nb == batch else np.empty(contract.row_blocks(nb, layout) * n_params, dtype)
             args = contract.FitArgs(
                 X=X, Y=Y, sw=sw, Xv=np.empty((0, X.shape[1]), dtype), Yv=np.empty((0, Y.shape[1]), dtype),
-                theta=theta, layout=layout, opt_code=run.opt_code, hyper=run.hyper, s1=s1, s2=s2,
+                theta=theta, layout=layout, opt_code=run.opt_code, hyper=hyper, s1=s1, s2=s2,
                 loss_code=run.loss_code, convention=run.convention, eps=dtype.type(run.eps), batch_size=nb,
                 patience=-1, grad=grad, snapshot=snapshot, best=no_params, xb=buf["xb"], yb=buf["yb"],
                 swb=buf["swb"] if weighted else no_params, abuf=buf["abuf"], dbuf=buf["dbuf"],
@@ -260,7 +271,7 @@ def shard_evaluate(theta, layout, loss_code, eps, accuracy: str, *parts) -> tupl
 
     loss_sum, rows_total, correct, judged = 0.0, 0, 0, 0
     dtype = parts[0][0].dtype
-    theta = np.asarray(theta, dtype)
+    theta, layout = writable(theta, dtype), writable(layout, np.int64)
     narrow = bool(layout[:, [contract.N_IN, contract.N_OUT]].max() <= config.NARROW_MAX_WIDTH)
     predict_rows, dataset_loss = inference_kernels("numba", narrow)
     for X, Y, _ in parts:
