@@ -25,6 +25,9 @@ def main(argv=None) -> int:
     parser.add_argument("--blocks", type=int, default=4)
     parser.add_argument("--sync", default="1,2,4", help="sync_every values, comma-separated")
     parser.add_argument("--epochs", type=int, default=None, help="override the shapes' epochs")
+    parser.add_argument("--converge", action="store_true",
+                        help="train to convergence instead: scikit-learn's stopping rule (tol=1e-4, "
+                             "n_iter_no_change=10), at most --epochs (default 200) epochs")
     args = parser.parse_args(argv)
     import dask.array as da
     import distributed
@@ -45,7 +48,9 @@ def main(argv=None) -> int:
             X, y = shape.data()
             cut = int(0.8 * X.shape[0])
             params = shape.estimator_params(seed=0)
-            if args.epochs is not None:
+            if args.converge:
+                params.update(max_iter=args.epochs or 200, tol=1e-4, n_iter_no_change=10)
+            elif args.epochs is not None:
                 params.update(max_iter=args.epochs, n_iter_no_change=args.epochs + 1)
             chunk = -(-cut // args.blocks)
             Xd = da.from_array(X[:cut], chunks=(chunk, X.shape[1])).persist()
