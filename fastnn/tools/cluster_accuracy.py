@@ -24,6 +24,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--blocks", type=int, default=4)
     parser.add_argument("--sync", default="1,2,4", help="sync_every values, comma-separated")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="average the accuracies over this many seeds (random_state 0, 1, ...)")
     parser.add_argument("--epochs", type=int, default=None, help="override the shapes' epochs")
     parser.add_argument("--converge", action="store_true",
                         help="train to convergence instead: scikit-learn's stopping rule (tol=1e-4, "
@@ -47,23 +49,22 @@ def main(argv=None) -> int:
         for shape in shapes:
             X, y = shape.data()
             cut = int(0.8 * X.shape[0])
-            params = shape.estimator_params(seed=0)
-            if args.converge:
-                params.update(max_iter=args.epochs or 200, tol=1e-4, n_iter_no_change=10)
-            elif args.epochs is not None:
-                params.update(max_iter=args.epochs, n_iter_no_change=args.epochs + 1)
             chunk = -(-cut // args.blocks)
             Xd = da.from_array(X[:cut], chunks=(chunk, X.shape[1])).persist()
             yd = da.from_array(y[:cut], chunks=chunk).persist()
-            started = time.perf_counter()
-            local = shape.estimator().set_params(**params).fit(X[:cut], y[:cut])
-            times = [time.perf_counter() - started]
-            scores = [local.score(X[cut:], y[cut:])]
-            for k in syncs:
-                started = time.perf_counter()
-                remote = shape.estimator().set_params(**params, sync_every=k).fit(Xd, yd)
-                times.append(time.perf_counter() - started)
-                scores.append(remote.score(X[cut:], y[cut:]))
+            scores, times = [0.0] * (len(syncs) + 1), [0.0] * (len(syncs) + 1)
+            for seed in range(args.seeds):
+                params = shape.estimator_params(seed=seed)
+                if args.converge:
+                    params.update(max_iter=args.epochs or 200, tol=1e-4, n_iter_no_change=10)
+                elif args.epochs is not None:
+                    params.update(max_iter=args.epochs, n_iter_no_change=args.epochs + 1)
+                runs = [((X[:cut], y[:cut]), {})] + [((Xd, yd), {"sync_every": k}) for k in syncs]
+                for i, (data, extra) in enumerate(runs):
+                    started = time.perf_counter()
+                    est = shape.estimator().set_params(**params, **extra).fit(*data)
+                    times[i] += (time.perf_counter() - started) / args.seeds
+                    scores[i] += est.score(X[cut:], y[cut:]) / args.seeds
             print(f"{shape.name:48s} {params['max_iter']:6d} {scores[0]:7.4f} "
                   + " ".join(f"{s:8.4f}" for s in scores[1:])
                   + "   " + " / ".join(f"{t:.2f}" for t in times), flush=True)
