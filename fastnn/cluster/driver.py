@@ -90,9 +90,15 @@ class Placement(NamedTuple):
     parts: list  #: one future per row block: the partition (X, Y, sw) on a worker
     rows: np.ndarray  #: (n_parts,) rows of each partition
     shards: list  #: lists of partition indices: contiguous runs, one shard per worker
+    workers: list  #: the worker each shard's partitions were placed on
 
     def shard_parts(self, s: int) -> list:
         return [self.parts[i] for i in self.shards[s]]
+
+    def submit(self, client, s: int, function, *args):
+        """``function(*args, *partitions of shard s)`` as a task on the shard's worker (elsewhere if it is lost)."""
+        return client.submit(function, *args, *self.shard_parts(s), workers=[self.workers[s]],
+                             allow_other_workers=True, pure=False)
 
     def shard_rows(self) -> np.ndarray:
         return np.array([self.rows[idx].sum() for idx in self.shards], dtype=np.int64)
@@ -141,7 +147,7 @@ def place(client, workers: list, X, Y, sw, encode_targets, dtype) -> Placement:
         for i in range(n_parts)
     ]
     shards = [[i for i in range(n_parts) if shard_of[i] == s] for s in range(n_shards)]
-    return Placement(parts, np.array(X.chunks[0], dtype=np.int64), shards)
+    return Placement(parts, np.array(X.chunks[0], dtype=np.int64), shards, workers[:n_shards])
 
 
 def gather(client, futures: list, what: str) -> list:

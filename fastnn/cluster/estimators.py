@@ -139,8 +139,8 @@ def _fit_lbfgs(client, est, placement, layer_units, dtype, weighted):
 
     def loss_grad(packed):
         theta[order] = packed
-        shards = [client.submit(shard_loss_grad, theta, net.layout, loss_code, eps, *placement.shard_parts(s),
-                                pure=False) for s in range(len(placement.shards))]
+        shards = [placement.submit(client, s, shard_loss_grad, theta, net.layout, loss_code, eps)
+                  for s in range(len(placement.shards))]
         results = driver.gather(client, shards, f"{type(est).__name__}.fit (lbfgs)")
         loss_sum = sum(r[0] for r in results)
         weight_sum = sum(r[1] for r in results)
@@ -200,8 +200,8 @@ def _fit_averaged(client, est, placement, layer_units, dtype, incremental, weigh
         run = LocalTraining(net.layout, contract.SKLEARN, est._loss_code(), ADAM_CODE if adam else MOMENTUM_CODE,
                             hyper.copy(), float(np.finfo(dtype).eps), batch_size, bool(est.shuffle))
         seeds = est._random_state.randint(0, 2**31 - 1, size=len(placement.shards))
-        tasks = [client.submit(train_shard, run, theta, s1, s2, 0, solver.t if adam else 0, epochs, int(seeds[s]),
-                               *placement.shard_parts(s), pure=False) for s in range(len(placement.shards))]
+        tasks = [placement.submit(client, s, train_shard, run, theta, s1, s2, 0, solver.t if adam else 0, epochs,
+                                  int(seeds[s])) for s in range(len(placement.shards))]
         results = driver.gather(client, tasks, what)
         if any(r.status != contract.OK for r in results):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "

@@ -98,9 +98,8 @@ def _rounds(client, model, placement, settings, validation_data, sync_every) -> 
             if checkpoint_every:
                 count = min(count, checkpoint_every - done % checkpoint_every)
             seeds = model._shuffle_rng.integers(0, 2**63 - 1, size=len(placement.shards))
-            tasks = [client.submit(train_shard, run, model._theta, s1, s2, epoch0 + done, model.step, count,
-                                   int(seeds[s]), *placement.shard_parts(s), pure=False)
-                     for s in range(len(placement.shards))]
+            tasks = [placement.submit(client, s, train_shard, run, model._theta, s1, s2, epoch0 + done, model.step,
+                                      count, int(seeds[s])) for s in range(len(placement.shards))]
             results = driver.gather(client, tasks, "Sequential.fit")
             if any(r.status != contract.OK for r in results):
                 history.diverged = True
@@ -185,9 +184,8 @@ def evaluate(model, X, y, loss=None) -> dict:
     accuracy = "" if not spec.is_classification else (
         "categorical" if spec.output_activation == "softmax" else "binary")
     try:
-        tasks = [client.submit(shard_evaluate, model._theta, model._layout, spec.code,
-                               float(np.finfo(model.dtype).eps), accuracy, *placement.shard_parts(s), pure=False)
-                 for s in range(len(placement.shards))]
+        tasks = [placement.submit(client, s, shard_evaluate, model._theta, model._layout, spec.code,
+                                  float(np.finfo(model.dtype).eps), accuracy) for s in range(len(placement.shards))]
         results = driver.gather(client, tasks, "Sequential.evaluate")
     finally:
         placement.release()
