@@ -323,12 +323,7 @@ class _FastnnMLP:
             self._optimizer = _SolverState(self)  # a new fit restarts the schedule, momentum and moments
         (X_train, y_train, sw_train), validation = self._validation_split(X, y, sample_weight)
         n_samples = X_train.shape[0]
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if not 1 <= self.batch_size <= n_samples:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
-            batch_size = int(min(max(self.batch_size, 1), n_samples))
+        batch_size = self._batch_rows(n_samples)
 
         run_epoch = _EpochRunner(self, X_train, y_train, sw_train, layer_units, batch_size)
         order = np.arange(n_samples)
@@ -349,6 +344,14 @@ class _FastnnMLP:
             run_epoch.detach()
         if self.early_stopping:  # the weights of the best validation score
             self.coefs_, self.intercepts_ = self._best_coefs, self._best_intercepts
+
+    def _batch_rows(self, n_samples: int) -> int:
+        """Rows per batch for ``n_samples`` rows: ``"auto"`` is min(200, n); others are clipped to 1..n, with a warning."""
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if not 1 <= self.batch_size <= n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+        return int(min(max(self.batch_size, 1), n_samples))
 
     def _validation_split(self, X, y, sample_weight):
         """``((X, y, sw) to train on, (X, y, sw) to score or None)``.

@@ -174,12 +174,7 @@ def _fit_averaged(client, est, placement, layer_units, dtype, incremental, weigh
     """
     solver = est._solver_state(incremental)
     n_samples = int(placement.rows.sum())
-    if est.batch_size == "auto":
-        batch_size = min(200, n_samples)
-    else:
-        if not 1 <= est.batch_size <= n_samples:
-            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
-        batch_size = int(min(max(est.batch_size, 1), n_samples))
+    batch_size = est._batch_rows(n_samples)
     net = est._network(layer_units)
     theta = net.pack(est.coefs_, est.intercepts_, dtype)
     s1, s2 = solver.arrays(net.n_params, dtype)

@@ -111,6 +111,14 @@ def _buffers(kind: str, layout: np.ndarray, dtype, rows: int, extra: tuple = ())
     return made
 
 
+def _partitions_with_buffers(parts, layout: np.ndarray, kind: str):
+    """``(X, Y, sw, rows, buffers)`` for each non-empty partition: its sub-batch rows and this thread's buffers."""
+    for X, Y, sw in parts:
+        if X.shape[0]:
+            rows = _sub_batch_rows(layout, X.shape[0])
+            yield X, Y, sw, rows, _buffers(kind, layout, X.dtype, rows)
+
+
 def _sub_batch_rows(layout: np.ndarray, rows: int) -> int:
     """Rows per loss/gradient call: the activations of one call stay within PARTITION_BATCH_ELEMENTS."""
     width = int(layout[:, contract.N_OUT].sum())
@@ -141,12 +149,8 @@ def shard_loss_grad(theta, layout, loss_code, eps, *parts) -> tuple:
     n_params = theta.shape[0]
     grad_sum = np.zeros(n_params, np.float64)
     loss_sum = weight_sum = 0.0
-    for X, Y, sw in parts:
+    for X, Y, sw, rows, buf in _partitions_with_buffers(parts, layout, "loss_grad"):
         n = X.shape[0]
-        if n == 0:
-            continue
-        rows = _sub_batch_rows(layout, n)
-        buf = _buffers("loss_grad", layout, dtype, rows)
         grad = buf["grad"][:n_params]  # one gradient slot: one block per call, as a local L-BFGS fit
         kernel = train.batch_loss_grad.pick(config.use_parallel(rows * contract.madds_per_row(layout), fused=True))
         for start in range(0, n, rows):
@@ -274,12 +278,8 @@ def shard_evaluate(theta, layout, loss_code, eps, accuracy: str, *parts) -> tupl
     theta, layout = writable(theta, dtype), writable(layout, np.int64)
     narrow = bool(layout[:, [contract.N_IN, contract.N_OUT]].max() <= config.NARROW_MAX_WIDTH)
     predict_rows, dataset_loss = inference_kernels("numba", narrow)
-    for X, Y, _ in parts:
+    for X, Y, _, rows, buf in _partitions_with_buffers(parts, layout, "evaluate"):
         n = X.shape[0]
-        if n == 0:
-            continue
-        rows = _sub_batch_rows(layout, n)
-        buf = _buffers("evaluate", layout, dtype, rows)
         work = rows * contract.madds_per_row(layout)
         value = pick_build(dataset_loss, "numba", work)(*contract.DatasetLossArgs(
             X=X, Y=Y, theta=theta, layout=layout, loss_code=loss_code, eps=dtype.type(eps), batch_size=rows,
