@@ -91,6 +91,7 @@ def _rounds(client, model, placement, settings, validation_data, sync_every) -> 
     best_value, best_epoch, best_theta, wait = math.inf, None, None, 0
     done, message = 0, ""
     checkpoint_every = settings.checkpoint_every if settings.checkpoint is not None else 0
+    saved_at = None  # the epoch of this fit the checkpoint file holds
     s1, s2 = model._opt_state[0], model._opt_state[1]
     with InterruptGuard() as guard:
         while done < epochs and not guard.interrupted:
@@ -134,15 +135,15 @@ def _rounds(client, model, placement, settings, validation_data, sync_every) -> 
                     if wait >= patience:
                         history.stopped_early = True
                         break
-            if checkpoint_every and (done % checkpoint_every == 0 or done == epochs):
+            if checkpoint_every and done % checkpoint_every == 0:
                 model.save(settings.checkpoint)
+                saved_at = done
         history.interrupted = guard.interrupted and done < epochs
     if best_theta is not None:
         model._assign_parameters(best_theta)
         history.best_epoch = best_epoch
-    if settings.checkpoint is not None and (history.interrupted or history.diverged or history.stopped_early
-                                            or done % max(checkpoint_every, 1)):
-        model.save(settings.checkpoint)
+    if settings.checkpoint is not None and (saved_at != done or best_theta is not None):
+        model.save(settings.checkpoint)  # the end of the fit, however it ended (as a local fit)
     if history.interrupted:
         message = f"interrupted: kept the weights and history of epoch {history.epochs}"
     if progress is not None:

@@ -73,6 +73,9 @@ def test_checkpoint_resume_is_bit_identical(dask_client, tmp_path):
     for s, t in zip(resumed._opt_state, whole._opt_state):
         np.testing.assert_array_equal(s, t)
     assert resumed.step == whole.step
+    empty = _model()
+    empty.fit(_dask(X), _dask(y), epochs=0, checkpoint=tmp_path / "zero.npz", **FIT)  # written at the end anyway
+    np.testing.assert_array_equal(fastnn.load(tmp_path / "zero.npz")._theta, empty._theta)
 
 
 def test_validation_and_patience(dask_client):
