@@ -14,7 +14,8 @@ def test_cluster_speed_reports_both_sides_and_the_scaling_model(capsys):
     assert cluster_speed.main(["--rows", "6000", "--features", "5", "--hidden", "4", "--iterations", "3",
                                "--chunk", "1500", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
-    for text in ("one process x 1 thread", "cluster", "speed-up", "scaling model", "lbfgs [3] iterations"):
+    for text in ("one process x 1 thread", "cluster", "speed-up", "scaling model", "lbfgs [3] iterations",
+                 "first fit, fresh worker"):
         assert text in out
 
 
