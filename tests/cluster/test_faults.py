@@ -94,7 +94,10 @@ def test_cluster_without_workers_is_an_error_not_a_hang(monkeypatch):
     monkeypatch.setattr(config, "CLUSTER_POLL_SECONDS", 0.5)
     with local_cluster() as client:
         est = fastnn.MLPClassifier((8,), solver="lbfgs", max_iter=200, random_state=0)
-        fitted = fastnn.MLPClassifier((8,), solver="lbfgs", max_iter=5, random_state=0).fit(X.compute(), y.compute())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted = fastnn.MLPClassifier((8,), solver="lbfgs", max_iter=5, random_state=0).fit(X.compute(),
+                                                                                                 y.compute())
         est.__dict__.update(fitted.__dict__)
         before = [c.copy() for c in est.coefs_]
         thread, box = _fit_in_thread(est, X, y)
