@@ -19,6 +19,7 @@ new worker, which loads its kernels from Numba's disk cache after ``fastnn warmu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import statistics
 import time
@@ -37,46 +38,98 @@ def _arguments(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = _arguments(argv)
-    import dask.array as da
+class LbfgsRace:
+    """The same lbfgs fit in one process (1 thread) and on a client's cluster, on the same data.
+
+    The data is a seeded dask random array generated and kept on the workers; the one-process side
+    gets a computed copy.  ``setup`` loads every kernel on both sides (not timed); ``local()`` and
+    ``cluster()`` run one fit each and return its seconds and iterations.  Shared by ``main`` and
+    the asv benchmark ``bench_cluster.py``.
+    """
+
+    def __init__(self, client, rows: int, features: int, hidden: int, iterations: int, chunk: int):
+        import dask.array as da
+        import distributed
+
+        self.client = client
+        self.settings = dict(hidden_layer_sizes=(hidden,), solver="lbfgs", max_iter=iterations, tol=0.0,
+                             random_state=0)
+        X = da.random.RandomState(0).standard_normal((rows, features), chunks=(chunk, features))
+        y = (X[:, 0] + 0.5 * X[:, 1] - X[:, 2] > 0).astype("int64")
+        self.X, self.y = X.persist(), y.persist()
+        distributed.wait([self.X, self.y])
+        self.X_local, self.y_local = self.X.compute(), self.y.compute()
+
+    def setup(self) -> None:
+        import fastnn
+
+        quick = {**self.settings, "max_iter": 2}
+        with _quiet():
+            fastnn.MLPClassifier(**quick, n_threads=1).fit(self.X_local[:5000], self.y_local[:5000])
+            fastnn.MLPClassifier(**quick).fit(self.X[:20000], self.y[:20000])
+
+    def local(self) -> tuple:
+        import fastnn
+
+        with _quiet():
+            started = time.perf_counter()
+            est = fastnn.MLPClassifier(**self.settings, n_threads=1).fit(self.X_local, self.y_local)
+            return time.perf_counter() - started, est.n_iter_
+
+    def cluster(self) -> tuple:
+        import fastnn
+
+        with _quiet():
+            started = time.perf_counter()
+            est = fastnn.MLPClassifier(**self.settings).fit(self.X, self.y)
+            return time.perf_counter() - started, est.n_iter_
+
+    def times(self, repeat: int) -> tuple:
+        """``(local seconds, cluster seconds, iterations)``, each side's median of ``repeat`` alternated fits."""
+        local, remote, iterations = [], [], set()
+        for _ in range(repeat):
+            seconds, n_iter = self.local()
+            local.append(seconds)
+            iterations.add(n_iter)
+            seconds, n_iter = self.cluster()
+            remote.append(seconds)
+            iterations.add(n_iter)
+        return statistics.median(local), statistics.median(remote), max(iterations)
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int):
+    """A ``LocalCluster`` of ``workers`` processes x 1 thread on 127.0.0.1, yielding its client."""
     import distributed
-    from sklearn.exceptions import ConvergenceWarning
 
-    import fastnn
-
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    settings = dict(hidden_layer_sizes=(args.hidden,), solver="lbfgs", max_iter=args.iterations, tol=0.0,
-                    random_state=0)
-    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             distributed.Client(cluster) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Without scikit-learn's "did not converge" warning (the fits run a fixed number of iterations)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def main(argv=None) -> int:
+    args = _arguments(argv)
+    with local_cluster(args.workers) as client:
         # the first fits in the fresh workers (kernels loaded from the disk cache: run `fastnn warmup` first)
         first = {solver: max(client.run(_first_fit_seconds, solver).values()) for solver in ("adam", "lbfgs")}
-        X = da.random.RandomState(0).standard_normal((args.rows, args.features), chunks=(args.chunk, args.features))
-        y = (X[:, 0] + 0.5 * X[:, 1] - X[:, 2] > 0).astype("int64")
-        X, y = X.persist(), y.persist()
-        distributed.wait([X, y])
-        X_local, y_local = X.compute(), y.compute()
-        # compile and load everything once on both sides (not timed)
-        fastnn.MLPClassifier(**{**settings, "max_iter": 2}, n_threads=1).fit(X_local[:5000], y_local[:5000])
-        fastnn.MLPClassifier(**{**settings, "max_iter": 2}).fit(X[:20000], y[:20000])
-        local_times, cluster_times, iterations = [], [], set()
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            local = fastnn.MLPClassifier(**settings, n_threads=1).fit(X_local, y_local)
-            local_times.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            remote = fastnn.MLPClassifier(**settings).fit(X, y)
-            cluster_times.append(time.perf_counter() - started)
-            iterations |= {local.n_iter_, remote.n_iter_}
-    t_local, t_cluster = statistics.median(local_times), statistics.median(cluster_times)
-    n_iter = max(iterations)  # (the same on both sides: tol=0 runs max_iter iterations)
+        race = LbfgsRace(client, args.rows, args.features, args.hidden, args.iterations, args.chunk)
+        race.setup()
+        t_local, t_cluster, n_iter = race.times(args.repeat)
     per_local, per_cluster = t_local / n_iter, t_cluster / n_iter
     communication = per_cluster - per_local / args.workers
-    print(f"{args.rows} rows x {args.features} features, hidden ({args.hidden},), lbfgs {sorted(iterations)} "
-          f"iterations, {args.workers} workers x 1 thread, "
-          f"median of {args.repeat}")
+    print(f"{args.rows} rows x {args.features} features, hidden ({args.hidden},), lbfgs [{n_iter}] "
+          f"iterations, {args.workers} workers x 1 thread, median of {args.repeat}")
     print(f"  one process x 1 thread : {t_local:8.3f} s   ({per_local * 1e3:7.2f} ms per iteration)")
     print(f"  cluster                : {t_cluster:8.3f} s   ({per_cluster * 1e3:7.2f} ms per iteration)")
     print(f"  speed-up               : {t_local / t_cluster:8.2f}x")
