@@ -161,6 +161,17 @@ class _FastnnMLP:
             state.pop("_best_intercepts", None)
         return state
 
+    def __sizeof__(self) -> int:
+        # Dask's scheduler sizes a task's result with sys.getsizeof, which by default counts the object header
+        # only (56 bytes): dask-ml's Incremental then moved the fitted estimator (MBs) to each data block
+        # instead of running the next partial_fit where the estimator already was. Count its arrays.
+        arrays = [*getattr(self, "coefs_", ()), *getattr(self, "intercepts_", ())]
+        if self.__dict__.get("early_stopping"):
+            arrays += [*getattr(self, "_best_coefs", ()), *getattr(self, "_best_intercepts", ())]
+        solver = getattr(self, "_optimizer", None)
+        arrays += [a for a in (getattr(solver, "s1", None), getattr(solver, "s2", None)) if a is not None]
+        return object.__sizeof__(self) + sum(int(getattr(a, "nbytes", 0)) for a in arrays)
+
     def __setstate__(self, state):
         super().__setstate__(state)
         if "coefs_" in self.__dict__ and "_best_coefs" not in self.__dict__:

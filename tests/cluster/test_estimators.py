@@ -194,3 +194,17 @@ def test_pickle_carries_each_array_once():
             ours.partial_fit(X, y)
             back.partial_fit(X, y)
             np.testing.assert_array_equal(back.coefs_[0], ours.coefs_[0])
+
+
+def test_dask_sees_the_estimators_size():
+    """Dask's scheduler sizes results with sys.getsizeof: a fitted estimator counts its arrays, so dask-ml's
+    Incremental moves the data block to the estimator rather than the estimator (MBs) to every block."""
+    import sys
+
+    from dask.sizeof import sizeof
+
+    X, y = _classification(n=300)
+    est = fastnn.MLPClassifier((64,), max_iter=2, random_state=0).fit(X, y)
+    arrays = est.coefs_ + est.intercepts_ + [est._optimizer.s1, est._optimizer.s2]
+    assert sizeof(est) == sys.getsizeof(est) >= sum(a.nbytes for a in arrays)
+    assert sys.getsizeof(fastnn.MLPClassifier()) < 1000  # unfitted: nothing but the object
