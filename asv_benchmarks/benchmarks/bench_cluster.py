@@ -25,11 +25,11 @@ class ClusterLbfgs:
     warmup_time = 0.0
 
     def setup(self):
-        try:
-            import distributed  # noqa: F401
-            import sklearn  # noqa: F401
-        except ImportError as exc:
-            raise NotImplementedError(f"needs dask[distributed] and scikit-learn: {exc}") from None
+        import importlib.util
+
+        missing = [name for name in ("distributed", "sklearn") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise NotImplementedError(f"needs dask[distributed] and scikit-learn; missing: {missing}")
         from fastnn.tools.cluster_speed import LbfgsRace, local_cluster
 
         self._cluster = local_cluster(2)

@@ -110,9 +110,9 @@ def _fit(client, est, X, y, sample_weight, incremental):
     placement = driver.place(client, workers, Xd, Yd, swd, encode, dtype)
     try:
         if est.solver == "lbfgs":
-            _fit_lbfgs(client, est, placement, layer_units, dtype, weighted=swd is not None)
+            _fit_lbfgs(client, est, placement, layer_units, dtype)
         else:
-            _fit_averaged(client, est, placement, layer_units, dtype, incremental, weighted=swd is not None)
+            _fit_averaged(client, est, placement, layer_units, dtype, incremental)
     finally:
         placement.release()
     if not all(np.isfinite(w).all() for w in (*est.coefs_, *est.intercepts_)):
@@ -125,7 +125,7 @@ def _fit(client, est, X, y, sample_weight, incremental):
 # ----------------------------------------------------------------------
 
 
-def _fit_lbfgs(client, est, placement, layer_units, dtype, weighted):
+def _fit_lbfgs(client, est, placement, layer_units, dtype):
     """scikit-learn's L-BFGS driver, its loss and gradient summed over the shards."""
     net = est._network(layer_units)
     order = net.sklearn_order()
@@ -162,7 +162,7 @@ def _fit_lbfgs(client, est, placement, layer_units, dtype, weighted):
 # ----------------------------------------------------------------------
 
 
-def _fit_averaged(client, est, placement, layer_units, dtype, incremental, weighted):
+def _fit_averaged(client, est, placement, layer_units, dtype, incremental):
     """``sgd``/``adam`` by parameter averaging: rounds of ``est.sync_every`` local epochs per shard.
 
     The estimator's bookkeeping is scikit-learn's, per epoch (``loss_curve_``,

@@ -65,7 +65,7 @@ def fit(model, X, y, settings: training.FitSettings, validation_data, sync_every
 def _fit(client, workers, model, Xd, Yd, settings, validation_data, sync_every) -> History:
     if not model.built:
         model.build(Xd.shape[1])
-    dtype, layout = model.dtype, model._layout
+    dtype = model.dtype
     spec, opt = settings.spec, settings.optimizer
     placement = driver.place(client, workers, Xd, Yd, None, SequentialTargets(spec, model.output_dim, dtype), dtype)
     try:
