@@ -6,6 +6,7 @@
 - :class:`SGD`, :class:`Adam`: optimizers.
 - :class:`MLPRegressor`, :class:`MLPClassifier`: scikit-learn's estimators
   trained by fastnn's kernels (needs scikit-learn; imported on first use).
+- :func:`to_onnx`: export a model as an ONNX graph (needs onnx; :mod:`fastnn.interop`).
 - :func:`warmup`: compile every kernel into Numba's disk cache (``fastnn warmup``).
 - :mod:`fastnn.kernels`: the Numba kernels; :mod:`fastnn.reference`: their
   plain-NumPy twin with the same functions and signatures, the correctness
@@ -31,6 +32,10 @@ def __getattr__(name):
         from fastnn import sklearn as _sklearn
 
         return getattr(_sklearn, name)
+    if name == "to_onnx":  # onnx is optional too: fastnn.interop.onnx imports it only when called
+        from fastnn.interop.onnx import to_onnx
+
+        return to_onnx
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
 
 
@@ -52,5 +57,6 @@ __all__ = [
     "losses",
     "set_num_threads",
     "threads",
+    "to_onnx",
     "warmup",
 ]
