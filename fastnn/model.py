@@ -238,7 +238,7 @@ class Sequential:
     # ------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=None, loss="mse", optimizer=None, shuffle=True, verbose=0,
             validation_data=None, patience=None, min_delta=0.0, threads=None, checkpoint=None,
-            checkpoint_every=1, sync_every=1) -> History:
+            checkpoint_every=1, sync_every=1, callbacks=None, class_weight=None) -> History:
         """Train the model.
 
         Parameters
@@ -299,6 +299,28 @@ class Sequential:
             does not apply there (each worker uses its own thread budget);
             ``validation_data`` (numpy or dask) and ``patience`` need
             ``sync_every=1``.
+        callbacks : list of fastnn.callbacks.Callback, optional
+            Keras-style hooks: ``on_train_begin``, ``on_epoch_end(epoch,
+            logs)`` with the epoch's ``loss``, ``lr`` and ``val_loss``, and
+            ``on_train_end``; a callback stops the fit by setting
+            ``model.stop_training = True`` or returning True from
+            ``on_epoch_end``.  They run between compiled chunks, which are cut
+            to end on every epoch a callback needs (its ``every`` attribute,
+            default 1); see :mod:`fastnn.callbacks`.  On dask input they run
+            after the rounds (every ``sync_every`` epochs) that reach one of
+            those epochs.
+        class_weight : dict or "balanced", optional
+            Keras' class weights: ``{class_index: weight}`` (finite, >= 0;
+            indices left out weigh 1).  A row's class is the arg-max of its
+            target row when there are several output units (one-hot or
+            integer labels), its target rounded to an integer with one unit.
+            Each row's loss is multiplied by its weight and the batch loss
+            stays Keras' ``sum(w_i * l_i) / batch_size`` (not divided by the
+            sum of the weights).  ``"balanced"`` (fastnn's addition):
+            ``n_samples / (n_classes * count)`` over the classes present.
+            The training loss (``History.loss``) is weighted; validation
+            losses and :meth:`evaluate` are not.  Weighted fits of narrow
+            networks run the row-major loop.  Not supported on dask input.
 
         Returns
         -------
@@ -320,16 +342,31 @@ class Sequential:
         divergence guard's lowest loss so far: a resumed fit restores at most
         back to its own start.
         """
+        runner = None
+        if callbacks is not None:  # (checked before anything changes; the driver runs them between chunks)
+            from fastnn.callbacks import CallbackRunner, check_callbacks
+
+            callbacks = check_callbacks(callbacks)
+            if callbacks:
+                runner = CallbackRunner(callbacks, self, self._set_counters)
         if hasattr(type(X), "__dask_graph__") or hasattr(type(y), "__dask_graph__"):  # data-parallel on Dask
             from fastnn.cluster import sequential
 
+            if class_weight is not None:
+                raise NotImplementedError("class_weight is not supported on dask input: fit numpy arrays, or pass "
+                                          "class_weight=None")
             settings = training.FitSettings(*training.check_fit_settings(
                 self, epochs, batch_size, loss, optimizer, shuffle, verbose, patience, min_delta, threads,
                 checkpoint, checkpoint_every))
-            return sequential.fit(self, X, y, settings, validation_data, sync_every)
+            if runner is None:
+                return sequential.fit(self, X, y, settings, validation_data, sync_every)
+            runner.begin()
+            history = sequential.fit(self, X, y, settings, validation_data, sync_every, runner)
+            runner.end(history)
+            return history
         request = training.check_fit_args(self, X, y, epochs, batch_size, loss, optimizer, shuffle, verbose,
                                           validation_data, patience, min_delta, threads, checkpoint,
-                                          checkpoint_every)
+                                          checkpoint_every, class_weight)
         # everything is valid: from here on the model may change (a MemoryError below still leaves it as it was)
         if not self.built:
             self.build(request.X.shape[1])
@@ -340,11 +377,19 @@ class Sequential:
             def on_checkpoint(epochs_trained, step, path=request.checkpoint):
                 self.epochs_trained, self.step = epochs_trained, step
                 self.save(path)
+        if runner is not None:
+            runner.begin()
         outcome = training.run_fit(request, plan, self.backend, self._theta, self._layout, self._opt_state,
-                                   self._shuffle_rng, self.epochs_trained, self.step, on_checkpoint)
+                                   self._shuffle_rng, self.epochs_trained, self.step, on_checkpoint, runner)
         training.PLANS.give_back(plan)  # (not after an exception: that plan is simply dropped)
         self.epochs_trained, self.step = outcome.epochs_trained, outcome.step
+        if runner is not None:
+            runner.end(outcome.history)
         return outcome.history
+
+    def _set_counters(self, epochs_trained: int, step: int) -> None:
+        """The epoch and step counters of the state the arrays hold now (a callback is about to see the model)."""
+        self.epochs_trained, self.step = epochs_trained, step
 
     def _assign_parameters(self, theta: np.ndarray) -> None:
         """Overwrite the flat parameters with ``theta`` (same layout; trusted: a fit's own result)."""
@@ -522,6 +567,20 @@ class Sequential:
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"bad or missing field ({type(exc).__name__}: {exc})") from None
         return model
+
+    def to_torch(self):
+        """This network as a ``torch.nn.Sequential`` (:func:`fastnn.interop.torch.to_torch`; needs PyTorch)."""
+        from fastnn.interop.torch import to_torch
+
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module, dtype=None) -> "Sequential":
+        """A model from a torch ``nn.Sequential`` of Linear and activation modules
+        (:func:`fastnn.interop.torch.from_torch`; needs PyTorch)."""
+        from fastnn.interop.torch import from_torch
+
+        return from_torch(module, dtype=dtype)
 
     def summary(self) -> str:
         """A table of the layers, their shapes and parameter counts."""

@@ -52,13 +52,15 @@ import numpy as np
 
 try:
     import scipy.sparse as _sparse
+    from sklearn.callback import CallbackSupportMixin
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import get_scorer_names
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
     from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state
-    from sklearn.utils._param_validation import Interval
+    from sklearn.utils._param_validation import Interval, StrOptions
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import _check_partial_fit_first_call
     from sklearn.utils.validation import validate_data
@@ -68,7 +70,8 @@ except ImportError as exc:  # pragma: no cover - exercised without scikit-learn 
         'pip install "fastnn-numba[sklearn]"'
     ) from exc
 
-from fastnn import config, contract
+from fastnn import _sklearn_callbacks, config, contract
+from fastnn import class_weight as _class_weight
 from fastnn.activations import activation_code
 from fastnn.kernels import train as _train
 from fastnn.losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON
@@ -222,7 +225,12 @@ class _FastnnMLP:
         if _is_dask(X) or _is_dask(y):  # data-parallel on the current Dask cluster
             from fastnn.cluster import estimators
 
+            if self.__dict__.get("_skl_callbacks"):
+                raise ValueError("callbacks (set_callbacks) are not supported on dask input; "
+                                 "call set_callbacks() with no argument to remove them")
             return estimators.fit(self, X, y, sample_weight=sample_weight, incremental=incremental)
+        if getattr(self, "class_weight", None) is not None:  # the classifier's class weights: sample weights
+            sample_weight = _class_weight.estimator_sample_weight(self, y, sample_weight, incremental)
         with self._threads():
             return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
 
@@ -266,6 +274,7 @@ class _FastnnMLP:
     # ------------------------------------------------------------------
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units):
         X = _dense(X, X.dtype)
+        tasks = _sklearn_callbacks.start_tasks(self, X, y, sample_weight, max_subtasks=0)  # (the fit as one task)
         self._fastnn_lbfgs = self._lbfgs_context(X, y, sample_weight, layer_units)
         try:
             super()._fit_lbfgs(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units)
@@ -274,6 +283,8 @@ class _FastnnMLP:
         # scipy's L-BFGS-B works in float64; keep float32 input float32 (scikit-learn itself returns float64)
         self.coefs_ = [c.astype(X.dtype, copy=False) for c in self.coefs_]
         self.intercepts_ = [b.astype(X.dtype, copy=False) for b in self.intercepts_]
+        if tasks is not None:
+            tasks.finish()
 
     def _lbfgs_context(self, X, y, sample_weight, layer_units) -> dict:
         """Everything one loss/gradient evaluation needs, allocated once per fit."""
@@ -337,13 +348,19 @@ class _FastnnMLP:
         batch_size = self._batch_rows(n_samples)
 
         run_epoch = _EpochRunner(self, X_train, y_train, sw_train, layer_units, batch_size)
+        # sklearn.callback tasks (None without callbacks): one per epoch, ended after its bookkeeping
+        tasks = _sklearn_callbacks.start_tasks(self, X, y, sample_weight, 1 if incremental else self.max_iter)
         order = np.arange(n_samples)
         self.n_iter_ = 0
         try:
             for _ in range(1 if incremental else self.max_iter):
+                if tasks is not None:
+                    tasks.epoch_begin()
                 if self.shuffle:  # a permutation of the previous order, drawn from the estimator's generator
                     order = _permuted(order, self._random_state)
                 self._end_epoch(run_epoch(order if self.shuffle else None), n_samples, validation)
+                if tasks is not None and tasks.epoch_end():  # a callback stops the fit after this epoch
+                    break
                 if self._no_improvement_count > self.n_iter_no_change and self._on_plateau(validation):
                     break
                 if not incremental and self.n_iter_ == self.max_iter:
@@ -355,6 +372,8 @@ class _FastnnMLP:
             run_epoch.detach()
         if self.early_stopping:  # the weights of the best validation score
             self.coefs_, self.intercepts_ = self._best_coefs, self._best_intercepts
+        if tasks is not None:
+            tasks.finish()
 
     def _batch_rows(self, n_samples: int) -> int:
         """Rows per batch for ``n_samples`` rows: ``"auto"`` is min(200, n); others are clipped to 1..n, with a warning."""
@@ -365,11 +384,12 @@ class _FastnnMLP:
         return int(min(max(self.batch_size, 1), n_samples))
 
     def _validation_split(self, X, y, sample_weight):
-        """``((X, y, sw) to train on, (X, y, sw) to score or None)``.
+        """``((X, y, sw) to train on, (X, y, sw, score) to score or None)``.
 
         With ``early_stopping``, ``validation_fraction`` of the rows is held
         out (stratified for single-output classification), the labels of a
-        classifier decoded back for scoring.
+        classifier decoded back for scoring; ``score(est, X, y, sw)`` is the
+        validation score chosen by ``scoring``.
         """
         if not self.early_stopping:
             return (X, y, sample_weight), None
@@ -383,9 +403,10 @@ class _FastnnMLP:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
             )
+        score = _sklearn_callbacks.validation_scorer(self, y_val)  # (per `scoring`; y_val as the solver sees it)
         if self._is_classifier():
             y_val = self._label_binarizer.inverse_transform(y_val)
-        return (X_train, y_train, sw_train), (X_val, y_val, sw_val)
+        return (X_train, y_train, sw_train), (X_val, y_val, sw_val, score)
 
     def _end_epoch(self, loss: float, n_samples: int, validation) -> None:
         """Record a finished epoch and update the no-improvement count (and the best weights)."""
@@ -399,7 +420,7 @@ class _FastnnMLP:
             improved = not loss > self.best_loss_ - self.tol
             self.best_loss_ = min(self.best_loss_, loss)
         else:  # improvement: the score is not below the best by tol or more (a NaN score counts, never best)
-            score = self._score(*validation[:2], sample_weight=validation[2])
+            score = validation[3](self, *validation[:3])  # the `scoring` of the model after this epoch
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
@@ -540,16 +561,21 @@ class _EpochRunner:
 
 
 _N_THREADS_CONSTRAINT = {"n_threads": [None, Interval(Integral, 1, None, closed="left")],
-                         "sync_every": [Interval(Integral, 1, None, closed="left")]}
+                         "sync_every": [Interval(Integral, 1, None, closed="left")],
+                         # early stopping's score: a scorer name, "loss" or a callable (None: accuracy / R^2)
+                         "scoring": [StrOptions({*get_scorer_names(), "loss"}), callable, None]}
 
 
-class MLPRegressor(_FastnnMLP, _SkMLPRegressor):
+class MLPRegressor(_FastnnMLP, CallbackSupportMixin, _SkMLPRegressor):
     """scikit-learn's ``MLPRegressor``, trained and evaluated by fastnn's compiled kernels.
 
     Every parameter, attribute and method is scikit-learn's (see
     ``sklearn.neural_network.MLPRegressor``); the extra ``n_threads`` sets the
     Numba and BLAS threads used by ``fit`` and ``predict`` (default: all) and
-    does not change results.
+    does not change results; ``scoring`` chooses early stopping's validation
+    score (None: the default score; a scorer name or callable; ``"loss"``: the
+    negated validation loss); ``set_callbacks`` takes scikit-learn's
+    callbacks (``sklearn.callback``), which see every epoch of ``sgd``/``adam``.
     """
 
     _parameter_constraints: dict = {**_SkMLPRegressor._parameter_constraints, **_N_THREADS_CONSTRAINT}
@@ -559,7 +585,7 @@ class MLPRegressor(_FastnnMLP, _SkMLPRegressor):
                  max_iter=200, loss="squared_error", shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, n_threads=None, sync_every=1):
+                 max_fun=15000, n_threads=None, sync_every=1, scoring=None):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -570,22 +596,34 @@ class MLPRegressor(_FastnnMLP, _SkMLPRegressor):
         )
         self.n_threads = n_threads
         self.sync_every = sync_every
+        self.scoring = scoring
 
 
-class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
+class MLPClassifier(_FastnnMLP, CallbackSupportMixin, _SkMLPClassifier):
     """scikit-learn's ``MLPClassifier``, trained and evaluated by fastnn's compiled kernels.
 
     Every parameter, attribute and method is scikit-learn's (see
     ``sklearn.neural_network.MLPClassifier``); the extra ``n_threads`` sets the
     Numba and BLAS threads used by ``fit`` and ``predict`` (default: all) and
-    does not change results.
+    does not change results; ``scoring`` chooses early stopping's validation
+    score (None: the default score; a scorer name or callable; ``"loss"``: the
+    negated validation loss); ``set_callbacks`` takes scikit-learn's
+    callbacks (``sklearn.callback``), which see every epoch of ``sgd``/``adam``.
     """
 
-    _parameter_constraints: dict = {**_SkMLPClassifier._parameter_constraints, **_N_THREADS_CONSTRAINT}
+    _parameter_constraints: dict = {**_SkMLPClassifier._parameter_constraints, **_N_THREADS_CONSTRAINT,
+                                    "class_weight": [None, _class_weight.balanced_option(), dict, list]}
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """scikit-learn's ``partial_fit``; on dask input, one distributed epoch (``classes`` from the first call)."""
+        """scikit-learn's ``partial_fit``; on dask input, one distributed epoch (``classes`` from the first call).
+
+        ``class_weight="balanced"`` raises a ValueError (the class frequencies
+        need all of ``y``), as in scikit-learn's ``SGDClassifier``; a dict works.
+        """
+        # checked before the first call sets classes_: a refused class_weight leaves the estimator unchanged
+        _class_weight.check_estimator_class_weight(
+            self, None if _is_dask(y) else y, classes if getattr(self, "classes_", None) is None else None)
         if not (_is_dask(X) or _is_dask(y)):
             return super().partial_fit(X, y, sample_weight=sample_weight, classes=classes)
         self._validate_params()
@@ -612,7 +650,7 @@ class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, n_threads=None,
-                 sync_every=1):
+                 sync_every=1, scoring=None, class_weight=None):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -623,3 +661,5 @@ class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
         )
         self.n_threads = n_threads
         self.sync_every = sync_every
+        self.scoring = scoring
+        self.class_weight = class_weight

@@ -36,6 +36,7 @@ import numpy as np
 
 from fastnn import config, contract
 from fastnn._checks import check_int, check_scalar
+from fastnn.class_weight import check_sequential_class_weight, sequential_sample_weight
 from fastnn.data import check_features, check_targets
 from fastnn.history import History, InterruptGuard, Progress
 from fastnn.losses import LossSpec, loss_spec
@@ -118,6 +119,7 @@ class FitRequest(NamedTuple):
     threads: int | None
     checkpoint: str | None = None  #: the checkpoint file (``os.fspath`` of the argument), or None
     checkpoint_every: int = 1  #: epochs of this fit between checkpoints
+    sw: np.ndarray | None = None  #: (n,) the rows' class weights (``class_weight``), or None: unweighted
 
 
 def check_checkpoint(checkpoint) -> str:
@@ -199,7 +201,7 @@ def check_fit_settings(model, epochs, batch_size, loss, optimizer, shuffle, verb
 
 
 def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, verbose, validation_data, patience,
-                   min_delta, threads, checkpoint=None, checkpoint_every=1) -> FitRequest:
+                   min_delta, threads, checkpoint=None, checkpoint_every=1, class_weight=None) -> FitRequest:
     """Validate the arguments of :meth:`fastnn.model.Sequential.fit` against ``model``; nothing changes.
 
     Reads the model's public structure only (``layers``, ``dtype``,
@@ -210,8 +212,11 @@ def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, ve
      checkpoint_every) = check_fit_settings(model, epochs, batch_size, loss, optimizer, shuffle, verbose, patience,
                                             min_delta, threads, checkpoint, checkpoint_every)
     dtype = model.dtype
+    if class_weight is not None:  # (before the data: a bad dict is reported whatever the data)
+        class_weight = check_sequential_class_weight(class_weight, spec, model.output_dim)
     X = check_features("X", X, dtype, model.input_dim)
     Y = check_targets("y", y, dtype, X.shape[0], model.output_dim, spec)
+    sw = None if class_weight is None else sequential_sample_weight(class_weight, Y)
     Xv = _no_rows(X.shape[1], dtype)
     Yv = _no_rows(Y.shape[1], dtype)
     if validation_data is not None:
@@ -222,7 +227,7 @@ def check_fit_args(model, X, y, epochs, batch_size, loss, optimizer, shuffle, ve
     n = X.shape[0]
     batch = n if batch_size is None else min(batch_size, n)
     return FitRequest(X, Y, Xv, Yv, spec, opt, epochs, batch, shuffle and batch < n, verbose, patience,
-                      min_delta, threads, checkpoint, checkpoint_every)
+                      min_delta, threads, checkpoint, checkpoint_every, sw)
 
 
 class FitBuffers(NamedTuple):
@@ -337,7 +342,7 @@ class PlanPool:
         opt = request.optimizer
         return (backend, layout.tobytes(), layout.shape, dtype, request.X.shape, request.Xv.shape,
                 request.batch_size, request.epochs, request.shuffle, request.patience, request.min_delta,
-                request.spec.code, type(opt), tuple(vars(opt).values()), _plan_knobs())
+                request.spec.code, type(opt), tuple(vars(opt).values()), _plan_knobs(), request.sw is not None)
 
     def take(self, request: FitRequest, backend: str, layout: np.ndarray, dtype: np.dtype) -> FitPlan:
         """A plan for ``request`` that no other fit is using; MemoryError (nothing changed) when buffers do not fit."""
@@ -383,7 +388,7 @@ def make_plan(request: FitRequest, backend: str, layout: np.ndarray, dtype: np.d
                            chunk_epochs(request), request.Xv.shape[0] > 0, grad_slots)
     train = backend_module(backend)
     if backend == "numba":  # the feature-major loop for narrow networks, else the row-major one
-        loop = train.pick_train_epochs(layout, contract.KERAS, False)
+        loop = train.pick_train_epochs(layout, contract.KERAS, request.sw is not None)  # (weighted: row-major)
     else:
         loop = train.train_epochs
     no_weights = np.empty(0, dtype)
@@ -392,7 +397,9 @@ def make_plan(request: FitRequest, backend: str, layout: np.ndarray, dtype: np.d
     tail = (
         request.spec.code, contract.KERAS, dtype.type(np.finfo(dtype).eps), batch,
         -1 if request.patience is None else request.patience,
-        buf.grad, buf.snapshot, buf.best, buf.xb, buf.yb, no_weights, buf.abuf, buf.dbuf, buf.dbuf_other,
+        buf.grad, buf.snapshot, buf.best, buf.xb, buf.yb,
+        no_weights if request.sw is None else np.empty(batch, dtype),  # swb: a batch's gathered class weights
+        buf.abuf, buf.dbuf, buf.dbuf_other,
         buf.rowloss, *contract.ChunkArgs(perms=perm_rows, losses=buf.losses, val_losses=buf.val_losses, state=state),
     )
     return FitPlan(
@@ -460,7 +467,7 @@ CheckpointHook = Callable[[int, int], None]
 
 def run_fit(request: FitRequest, plan: FitPlan, backend: str, theta: np.ndarray, layout: np.ndarray,
             opt_state: list, shuffle_rng: np.random.Generator, epochs_trained: int, step: int,
-            on_checkpoint: CheckpointHook | None = None) -> FitOutcome:
+            on_checkpoint: CheckpointHook | None = None, callbacks=None) -> FitOutcome:
     """Train ``theta`` (and ``opt_state``) in place for ``request.epochs`` epochs; see the module docstring.
 
     ``plan`` comes from :meth:`PlanPool.take` for this request.
@@ -484,25 +491,31 @@ def run_fit(request: FitRequest, plan: FitPlan, backend: str, theta: np.ndarray,
     call at the end it is ignored), so a Ctrl-C never breaks a save.  An exception
     from it propagates out of ``run_fit``: ``theta`` and ``opt_state`` then
     hold the state after the epochs it was called for.
+
+    ``callbacks``, when given, is a :class:`fastnn.callbacks.CallbackRunner`:
+    chunks are cut to end on every epoch a callback runs after, and after
+    such a chunk (status OK or stopped early) it runs them, with the state
+    after that epoch; it may end the fit there.
     """
     if request.threads is None and not plan.blas_threads_matter:  # nothing to set: skip the context managers
         return _run(request, plan, backend, theta, layout, opt_state, shuffle_rng, epochs_trained, step,
-                    on_checkpoint)
+                    on_checkpoint, callbacks)
     context = config.threads(request.threads) if request.threads is not None else contextlib.nullcontext()
     with context, config.blas_single_threaded(plan.blas_threads_matter):
         return _run(request, plan, backend, theta, layout, opt_state, shuffle_rng, epochs_trained, step,
-                    on_checkpoint)
+                    on_checkpoint, callbacks)
 
 
 def _run(req: FitRequest, plan: FitPlan, backend, theta, layout, opt_state, shuffle_rng, epoch0, step,
-         on_checkpoint=None):
+         on_checkpoint=None, callbacks=None):
     X, Y, Xv, Yv, n = req.X, req.Y, req.Xv, req.Yv, req.X.shape[0]
     epochs, patience = req.epochs, req.patience
     train_epochs = pick_build(plan.loop, backend, plan.work)
     state, perm_rows, losses = plan.state, plan.perm_rows, plan.buffers.losses
     state[:] = _INITIAL_STATE
     # one argument tuple for every chunk: between calls only the row orders and the counters in `state` change
-    loop_args = (X, Y, plan.no_weights, Xv, Yv, theta, layout, plan.opt_code, plan.hyper, opt_state[0],
+    sw = plan.no_weights if req.sw is None else req.sw  # the rows' class weights (Sequential.fit's class_weight)
+    loop_args = (X, Y, sw, Xv, Yv, theta, layout, plan.opt_code, plan.hyper, opt_state[0],
                  opt_state[1], *plan.tail)
     validation = Xv.shape[0] > 0
     history = History()
@@ -514,6 +527,8 @@ def _run(req: FitRequest, plan: FitPlan, backend, theta, layout, opt_state, shuf
             count = min(chunk, epochs - done, losses.shape[0])
             if every:  # end the chunk on the next checkpoint epoch
                 count = min(count, every - done % every)
+            if callbacks is not None:  # ... and on the next epoch a callback runs after
+                count = min(count, callbacks.epochs_to_next(done))
             if req.shuffle:
                 count = min(count, perm_rows.shape[0])
                 for row in perm_rows[:count]:  # rng.permutation(n) is arange(n) then shuffle: the same stream
@@ -534,6 +549,11 @@ def _run(req: FitRequest, plan: FitPlan, backend, theta, layout, opt_state, shuf
                 progress.update(history, epoch0, done - ran)
             if ran:
                 chunk = max(1, int(config.CHUNK_SECONDS / max(elapsed / ran, 1e-9)))
+            if callbacks is not None and ran and status != contract.NON_FINITE and callbacks.chunk_end(
+                    done, ran, epoch0 + done, step, losses[ran - 1],
+                    plan.buffers.val_losses[ran - 1] if validation else None,
+                    req.optimizer.lr_schedule(epoch0 + done - 1, 1)[0]):
+                break  # a callback stopped the fit after this epoch
             # a checkpoint epoch inside the fit (the end of the fit is saved below, once)
             if every and done % every == 0 and done < epochs and status == contract.OK and not guard.interrupted:
                 on_checkpoint(epoch0 + done, step)

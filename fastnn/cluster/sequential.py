@@ -33,7 +33,7 @@ from fastnn.cluster.worker import LocalTraining, shard_evaluate, train_shard
 from fastnn.history import History, InterruptGuard, Progress
 
 
-def fit(model, X, y, settings: training.FitSettings, validation_data, sync_every) -> History:
+def fit(model, X, y, settings: training.FitSettings, validation_data, sync_every, callbacks=None) -> History:
     """Train ``model`` on dask ``X``/``y`` (see the module docstring); returns the fit's :class:`History`."""
     client = driver.client_for("Sequential.fit")
     workers = driver.workers_of(client)  # one shard per worker of the cluster as the fit starts
@@ -55,14 +55,14 @@ def fit(model, X, y, settings: training.FitSettings, validation_data, sync_every
         raise TypeError("validation_data must be a tuple (X_val, y_val)")
     saved = copy.deepcopy(model.__dict__)
     try:
-        return _fit(client, workers, model, Xd, Yd, settings, validation_data, sync_every)
+        return _fit(client, workers, model, Xd, Yd, settings, validation_data, sync_every, callbacks)
     except BaseException:
         model.__dict__.clear()
         model.__dict__.update(saved)
         raise
 
 
-def _fit(client, workers, model, Xd, Yd, settings, validation_data, sync_every) -> History:
+def _fit(client, workers, model, Xd, Yd, settings, validation_data, sync_every, callbacks=None) -> History:
     if not model.built:
         model.build(Xd.shape[1])
     dtype = model.dtype
@@ -70,13 +70,17 @@ def _fit(client, workers, model, Xd, Yd, settings, validation_data, sync_every) 
     placement = driver.place(client, workers, Xd, Yd, None, SequentialTargets(spec, model.output_dim, dtype), dtype)
     try:
         model._use_optimizer(opt, spec.name)
-        return _rounds(client, model, placement, settings, validation_data, sync_every)
+        return _rounds(client, model, placement, settings, validation_data, sync_every, callbacks)
     finally:
         placement.release()
 
 
-def _rounds(client, model, placement, settings, validation_data, sync_every) -> History:
-    """The rounds of a fit; updates the model in place after each one (its counters too)."""
+def _rounds(client, model, placement, settings, validation_data, sync_every, callbacks=None) -> History:
+    """The rounds of a fit; updates the model in place after each one (its counters too).
+
+    ``callbacks`` (a :class:`fastnn.callbacks.CallbackRunner`) run after each
+    round that reaches an epoch they run after, and may end the fit there.
+    """
     dtype, layout, opt = model.dtype, model._layout, settings.optimizer
     n = int(placement.rows.sum())
     batch = int(placement.rows.max()) if settings.batch_size is None else settings.batch_size
@@ -126,6 +130,10 @@ def _rounds(client, model, placement, settings, validation_data, sync_every) -> 
             model.epochs_trained = epoch0 + done
             if progress is not None:
                 progress.update(history, epoch0, done - count)
+            if callbacks is not None and callbacks.chunk_end(
+                    done, count, model.epochs_trained, model.step, losses[-1], None if val is None else val[-1],
+                    opt.lr_schedule(epoch0 + done - 1, 1)[0]):
+                break  # a callback stopped the fit after this round
             if patience is not None:
                 monitored = float(val[-1]) if val is not None else float(losses[-1])
                 if monitored < best_value - min_delta:
