@@ -24,6 +24,9 @@ Two loss conventions (``convention``):
 
 - ``KERAS`` (the model API): the registry's losses (:mod:`fastnn.losses`),
   mean over the batch, L2 ``weight_decay`` added to the weight gradients;
+  with sample weights ``sw`` (``Sequential.fit``'s ``class_weight``), Keras'
+  default reduction: ``sum_i sw_i l_i / nb`` (divided by the batch size, not
+  by ``sum(sw)``), its gradient ``sw_i`` times the unweighted row's;
 - ``SKLEARN`` (:mod:`fastnn.sklearn`): scikit-learn's MLP definitions, with
   optional sample weights ``sw``: the output delta is ``(p - y) sw_i / sum(sw)``
   for every loss (canonical link), squared error is ``0.5 mean_outputs(
@@ -246,7 +249,7 @@ def _block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, 
     the sample-weighted sum of the per-element losses (the weighted rows'
     terms are also written to ``rowloss[row0:]``); ``scale`` turns ``p - y``
     into the output delta; weighted rows use ``sw_i * inv_weight_sum`` instead
-    (the SKLEARN convention, the only one with sample weights).
+    (SKLEARN: ``1 / sum(sw)``; KERAS: ``scale`` itself, Keras' weighted mean).
     """
     nb = x.shape[0]
     k_last = y.shape[1]
@@ -298,7 +301,8 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
 
     ``sw`` holds the batch's sample weights, or is empty for unit weights.
     Returns ``(loss, weight_sum)``; ``weight_sum`` is ``sum(sw)`` (or the
-    batch size), by which the SKLEARN convention divides its L2 term.
+    batch size), by which the SKLEARN convention divides its loss and L2
+    term (KERAS divides by the batch size, weighted or not).
 
     ``grad`` holds ``n_blocks`` gradient slots of P values (the caller
     sizes it with :func:`fastnn.contract.row_blocks`); the batch is cut into
@@ -325,6 +329,8 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
         scale = t(1.0) / t(nb)
     else:  # binary cross-entropy, Poisson
         scale = t(1.0) / t(nb * k_last)
+    if convention == KERAS:  # Keras' weighted mean: sum(sw_i l_i) / nb, so weighted rows' delta is sw_i * scale
+        inv_weight_sum = np.float64(scale)
     if n_blocks == 1 and PARALLEL_BUILD:  # inlined here: its column-split products run in parallel
         total = block_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, eps, abuf, dbuf, dbuf_other,
                                 rowloss, batch_size, 0, scale, inv_weight_sum)

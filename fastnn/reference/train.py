@@ -158,11 +158,13 @@ def loss_from_sum(total, loss_code, n_rows, n_elements):
     return -total / n_rows
 
 
-def loss_rule(loss_code, convention, eps, last_backprop, layers, alpha, dtype):
+def loss_rule(loss_code, convention, eps, last_backprop, layers, alpha, dtype, weighted=False):
     """The function ``(p, y, sw) -> (loss, weight_sum, delta)`` of one batch, picked once per call.
 
     ``delta`` is dL/dz of the output layer.  KERAS: the registry's loss, mean
-    over the batch (``weight_sum`` is the number of rows).  SKLEARN:
+    over the batch (``weight_sum`` is the number of rows); ``weighted``
+    (``sw`` not empty): Keras' weighted mean ``sum_i sw_i l_i / rows``,
+    ``l_i`` the row's loss (``weight_sum`` is then ``sum(sw)``).  SKLEARN:
     scikit-learn's MLP loss with sample weights ``sw`` (empty: all ones) and
     the L2 term ``0.5 alpha ||W||^2 / sum(sw)`` (read from ``layers`` before
     the update); the output delta is ``(p - y) sw / sum(sw)``.  ``dtype``:
@@ -188,6 +190,8 @@ def loss_rule(loss_code, convention, eps, last_backprop, layers, alpha, dtype):
             value += 0.5 * alpha * w_norm / weight_sum
             return value, weight_sum, (p - y) * (weights / weight_sum).astype(p.dtype)[:, None]
         return sklearn_rule
+    if weighted:
+        return _keras_weighted_rule(loss_code, eps, last_backprop)
     if loss_code == MSE:
         if dtype == np.float64:
             def mse_rule(p, y, sw):
@@ -205,6 +209,25 @@ def loss_rule(loss_code, convention, eps, last_backprop, layers, alpha, dtype):
         value = loss_from_sum(loss_sum(p, y, loss_code, eps), loss_code, len(y), y.size)
         return value, float(len(y)), (p - y) / (p.shape[0] if scale_by_rows else p.size)
     return log_loss_rule
+
+
+def _keras_weighted_rule(loss_code, eps, last_backprop):
+    """KERAS with sample weights: the unweighted rule's loss and delta with each row's terms times ``sw_i``.
+
+    The divisor stays the batch's (rows for categorical cross-entropy,
+    elements for the others), as Keras' default ``sum_over_batch_size``
+    reduction divides by the batch size and not by ``sum(sw)``.
+    """
+    def keras_weighted_rule(p, y, sw):
+        weights = sw.astype(np.float64)
+        value = loss_from_sum(float(np.sum(row_loss_sums(p, y, loss_code, eps) * weights)), loss_code, len(y),
+                              y.size)
+        if loss_code == MSE:
+            return value, float(np.sum(weights)), last_backprop(p, (p - y) * (weights * (2 / y.size)).astype(
+                p.dtype)[:, None])
+        per_row = 1 / (len(y) if loss_code == CATEGORICAL_CROSSENTROPY else y.size)
+        return value, float(np.sum(weights)), (p - y) * (weights * per_row).astype(p.dtype)[:, None]
+    return keras_weighted_rule
 
 
 # ----------------------------------------------------------------------
@@ -278,9 +301,9 @@ def _batch_step(layers, rule, sklearn_alpha):
     return step
 
 
-def _step_for(theta, grad, layout, loss_code, convention, eps, alpha):
+def _step_for(theta, grad, layout, loss_code, convention, eps, alpha, weighted=False):
     layers = network(theta, layout, grad)
-    rule = loss_rule(loss_code, convention, eps, layers[-1].backprop, layers, alpha, theta.dtype)
+    rule = loss_rule(loss_code, convention, eps, layers[-1].backprop, layers, alpha, theta.dtype, weighted)
     return _batch_step(layers, rule, alpha if convention == SKLEARN else None)
 
 
@@ -291,7 +314,7 @@ def batch_loss_grad(x, y, sw, theta, grad, layout, loss_code, convention, alpha,
     Returns ``(loss, weight_sum)``.  See :func:`loss_rule` for the two conventions.
     """
     with np.errstate(**_QUIET):
-        return _step_for(theta, grad, layout, loss_code, convention, eps, float(alpha))(x, y, sw)
+        return _step_for(theta, grad, layout, loss_code, convention, eps, float(alpha), len(sw) > 0)(x, y, sw)
 
 
 def _dataset_loss(X, Y, layers, loss_code, eps, batch_size):
@@ -372,7 +395,7 @@ def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss
     keras = convention == KERAS
     lr0, decay, min_delta = hyper[H_LR], hyper[H_DECAY], hyper[H_MIN_DELTA]
     # everything the epochs share, once
-    batch_step = _step_for(theta, grad, layout, loss_code, convention, eps, hyper[H_ALPHA])
+    batch_step = _step_for(theta, grad, layout, loss_code, convention, eps, hyper[H_ALPHA], len(sw) > 0)
     update = optimizer_step(theta, grad, s1, s2, layout, opt_code, hyper,
                             hyper[H_WEIGHT_DECAY] if keras else 0.0)  # SKLEARN: the L2 term is in grad
     in_order = _batches(X, Y, sw, batch_size) if perms.shape[0] == 0 else None
