@@ -154,12 +154,7 @@ def _forward(g, x: str, layers: list[Layer], dtype: np.dtype) -> str:
 def _label_classes(classes: np.ndarray) -> np.ndarray:
     """``classes_`` as the label tensor's values: int64, or str (UTF-8 in the graph)."""
     classes = np.asarray(classes)
-    if classes.dtype.kind in "biu":
-        return classes.astype(np.int64)
-    if classes.dtype.kind == "f":
-        if not np.all(classes == np.round(classes)):
-            raise ValueError(f"cannot export float class labels that are not integers: classes_={classes!r}; "
-                             "use integer or string labels")
+    if classes.dtype.kind in "biuf":  # (float labels are integral: scikit-learn refuses others as "continuous")
         return classes.astype(np.int64)
     if classes.dtype.kind in "UO" and all(isinstance(c, str) for c in classes):
         return classes.astype(str)
