@@ -235,10 +235,10 @@ class CallbackRunner:
             logs["val_loss"] = float(val_loss)
         self.last_logs = logs
         self.on_state(epochs_trained, step)
-        stop = False
-        for cb in due:
-            stop = bool(cb.on_epoch_end(done - 1, dict(logs))) or stop
-        return stop or bool(getattr(self.model, "stop_training", False))
+        for cb in due:  # (every due callback runs, even after one asked to stop)
+            if cb.on_epoch_end(done - 1, dict(logs)):
+                self.model.stop_training = True
+        return bool(self.model.stop_training)
 
     def end(self, history) -> None:
         """After the fit (the model holds its final weights and counters)."""
