@@ -16,6 +16,11 @@ scikit-learn does, prepare the row blocks on the workers
   the optimizer state are averaged, weighted by the shards' rows
   (:func:`_fit_averaged`).
 
+``class_weight`` (classifier) becomes one more factor of the sample weights,
+looked up block by block on the workers; ``"balanced"`` takes the class
+counts from the same distributed ``unique`` that finds the classes
+(:func:`fastnn.class_weight.dask_sample_weight`).
+
 A fit that fails on the cluster leaves the estimator as it was.
 """
 
@@ -26,7 +31,7 @@ import warnings
 
 import numpy as np
 
-from fastnn import contract
+from fastnn import class_weight, contract
 from fastnn.cluster import driver
 from fastnn.cluster.targets import EstimatorTargets
 from fastnn.cluster.worker import LocalTraining, shard_loss_grad, train_shard
@@ -81,9 +86,14 @@ def _fit(client, est, X, y, sample_weight, incremental):
         if Yd.ndim == 2 and Yd.shape[1] > 1:
             raise ValueError("multilabel targets (2-D y) are not supported on dask input; pass 1-D class labels")
         labels = Yd.ravel() if Yd.ndim == 2 else Yd
+        import dask
         import dask.array as da
 
-        classes = da.unique(labels).compute()  # only the distinct labels reach the client
+        counts = None
+        if isinstance(getattr(est, "class_weight", None), str):  # "balanced": the classes' counts too
+            classes, counts = dask.compute(*da.unique(labels, return_counts=True))
+        else:
+            classes = da.unique(labels).compute()  # only the distinct labels reach the client
         if not hasattr(est, "classes_") or (not est.warm_start and not incremental):
             est._fit_label_binarizer(classes)
         elif est.warm_start and set(classes) != set(est.classes_):
@@ -92,6 +102,8 @@ def _fit(client, est, X, y, sample_weight, incremental):
         elif len(np.setdiff1d(classes, est.classes_, assume_unique=True)):
             raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {est.classes_}. "
                              f"'y' has {classes}.")
+        # class_weight: one more factor of the sample weights, looked up block by block on the workers
+        swd = class_weight.dask_sample_weight(est, labels, swd, classes, counts, incremental)
         encode = EstimatorTargets(est._label_binarizer)
         n_outputs = est._label_binarizer.transform(est.classes_[:1]).shape[1]
     else:
