@@ -294,3 +294,20 @@ def test_importing_fastnn_imports_neither_onnx_nor_skl2onnx():
             "assert not {'onnx', 'onnxruntime', 'skl2onnx'} & set(sys.modules), sorted(sys.modules); "
             "assert fastnn.to_onnx is fastnn.interop.onnx.to_onnx; import onnx")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_readme_example_runs(capsys):
+    """The README's "Export: ONNX and PyTorch" example runs and prints what it says."""
+    pytest.importorskip("skl2onnx", reason="the example uses skl2onnx")
+    pytest.importorskip("torch", reason="the example uses torch")
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Export: ONNX and PyTorch", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning of the short fit
+        exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.split()
+    assert float(printed[0]) <= 1e-6 and float(printed[1]) <= 1e-6 and printed[2] == "True"
