@@ -39,7 +39,8 @@ range is pinned in ``pyproject.toml``; the tests fail loudly if one moves):
 - ``sklearn.utils._param_validation.Interval``: the ``n_threads`` constraint.
 
 Extra parameter: ``n_threads`` (Numba and BLAS threads during fit and
-predict; results do not depend on it).
+predict; results do not depend on it); ``MLPClassifier(class_weight=)``
+(:mod:`fastnn.class_weight`: folded into ``sample_weight`` in ``_fit``).
 """
 
 from __future__ import annotations
@@ -609,6 +610,12 @@ class MLPClassifier(_FastnnMLP, CallbackSupportMixin, _SkMLPClassifier):
     score (None: the default score; a scorer name or callable; ``"loss"``: the
     negated validation loss); ``set_callbacks`` takes scikit-learn's
     callbacks (``sklearn.callback``), which see every epoch of ``sgd``/``adam``.
+
+    ``class_weight`` (None, ``"balanced"``, a dict ``{label: weight}``, or for
+    multilabel ``y`` a list of one dict per column) multiplies into the sample
+    weights as in scikit-learn's other classifiers (``compute_sample_weight``),
+    validation score included; ``partial_fit`` refuses ``"balanced"``.  See
+    :mod:`fastnn.class_weight`.
     """
 
     _parameter_constraints: dict = {**_SkMLPClassifier._parameter_constraints, **_N_THREADS_CONSTRAINT,
