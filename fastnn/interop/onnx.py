@@ -247,6 +247,8 @@ def to_onnx(model, *, target_opset=None, input_name: str = "X", name: str | None
     layers, dtype = layers_of(model)  # (type and fitted-ness checked before onnx is imported)
     if not isinstance(input_name, str) or not input_name:
         raise TypeError(f"input_name must be a non-empty string, got {input_name!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a string or None, got {type(name).__name__}")
     opset = _check_opset(target_opset)
     onnx = _import_onnx()
     helper = onnx.helper

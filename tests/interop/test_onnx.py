@@ -281,6 +281,8 @@ def test_errors_before_anything_is_built():
         fastnn.to_onnx(model, target_opset="17")
     with pytest.raises(TypeError, match="input_name"):
         fastnn.to_onnx(model, input_name="")
+    with pytest.raises(TypeError, match="name must be a string"):
+        fastnn.to_onnx(model, name=3)
 
 
 def test_float_labels_become_int64():
