@@ -71,6 +71,22 @@ def test_estimator_early_stopping_scores_with_the_class_weights():
     _same_fit(weighted, explicit)
 
 
+def test_estimator_lbfgs_loss_is_the_class_weighted_loss_by_hand():
+    """loss_ after lbfgs: scikit-learn's weighted log loss written in NumPy, at the fitted weights, with the weights."""
+    X, y = _labels()
+    class_weight = {"a": 0.5, "c": 6.0}
+    clf = MLPClassifier((5,), solver="lbfgs", max_iter=20, alpha=1e-2, random_state=0,
+                        class_weight=class_weight).fit(X, y)
+    hidden = np.maximum(X @ clf.coefs_[0] + clf.intercepts_[0], 0.0)
+    z = hidden @ clf.coefs_[1] + clf.intercepts_[1]
+    log_p = z - z.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    w = np.array([class_weight.get(label, 1.0) for label in y])
+    rows = -log_p[np.arange(y.shape[0]), np.searchsorted(clf.classes_, y)]
+    l2 = sum(float(np.sum(c ** 2)) for c in clf.coefs_)
+    assert clf.loss_ == pytest.approx((np.sum(w * rows) + 0.5 * 1e-2 * l2) / np.sum(w), rel=1e-9)
+
+
 def test_estimator_float32_and_integer_labels():
     X, y = _labels()
     X = X.astype(np.float32)
