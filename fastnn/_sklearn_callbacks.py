@@ -23,6 +23,14 @@ hook asks for it, ``fitted_estimator``: a copy of the estimator whose
 ``coefs_``/``intercepts_`` (and ``n_iter_``, ``loss_``, ``t_``,
 ``loss_curve_``, ``validation_scores_``) are copies taken at that point, so
 it keeps predicting as the model after that epoch did while the fit goes on.
+
+Private names of scikit-learn used here, and why: ``_init_callback_context``
+(the ``CallbackSupportMixin`` method an estimator calls to start its callback
+tree, as scikit-learn's own estimators do); ``_skl_callbacks`` and
+``_parent_callback_ctx`` (whether there is anything to report: without them
+no context is made); the estimator's ``_score`` (the default validation score),
+``_forward_pass_fast`` (the outputs ``"loss"`` compares) and
+``_label_binarizer`` (the labels given back to the callbacks).
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ range is pinned in ``pyproject.toml``; the tests fail loudly if one moves):
 - ``_unpack``, ``_coef_indptr``: keep ``coefs_``/``intercepts_`` in step during L-BFGS;
 - ``_optimizer``: the estimator's solver state (here fastnn's :class:`_SolverState`,
   which also holds the momentum/Adam arrays);
-- ``sklearn.utils._param_validation.Interval``: the ``n_threads`` constraint.
+- ``sklearn.utils._param_validation.Interval``, ``StrOptions``: the ``n_threads`` and ``scoring``
+  constraints (the callback API's private names: :mod:`fastnn._sklearn_callbacks`).
 
 Extra parameter: ``n_threads`` (Numba and BLAS threads during fit and
 predict; results do not depend on it); ``MLPClassifier(class_weight=)``
