@@ -7,9 +7,11 @@ Two jobs, both called from :mod:`fastnn.sklearn`:
   fit is the root task; with ``sgd``/``adam`` every epoch is a subtask (one
   for ``partial_fit``), ended after the epoch's bookkeeping, so the callbacks
   see the estimator after that epoch and a callback's ``on_fit_task_end``
-  returning True stops the fit there.  ``lbfgs`` reports the root task only.
-  The estimators already run one compiled call per epoch, so the callbacks
-  cost nothing when none are set (no context is even made then).
+  returning True stops the fit there.  With ``lbfgs`` every L-BFGS iteration
+  is a subtask (:func:`fit_lbfgs`: scikit-learn's ``scipy.optimize.minimize``
+  call with a ``callback``).  The estimators already run one compiled call
+  per epoch, so the callbacks cost nothing when none are set (no context is
+  even made then, and ``lbfgs`` runs scikit-learn's own driver).
 - :func:`validation_scorer`: the ``scoring`` parameter of early stopping,
   scikit-learn's ``HistGradientBoosting`` naming: None (the estimator's own
   ``score``: accuracy or R^2), a scorer name or callable
@@ -30,14 +32,22 @@ tree, as scikit-learn's own estimators do); ``_skl_callbacks`` and
 ``_parent_callback_ctx`` (whether there is anything to report: without them
 no context is made); the estimator's ``_score`` (the default validation score),
 ``_forward_pass_fast`` (the outputs ``"loss"`` compares) and
-``_label_binarizer`` (the labels given back to the callbacks).
+``_label_binarizer`` (the labels given back to the callbacks); for ``lbfgs``
+with callbacks, the estimator's ``_loss_grad_lbfgs``, ``_unpack``,
+``_coef_indptr``/``_intercept_indptr`` (set as scikit-learn's ``_fit_lbfgs``
+sets them), and ``sklearn.utils.optimize._check_optimize_result`` and
+``sklearn.utils.fixes._get_additional_lbfgs_options_dict`` (the same warning
+and scipy options as scikit-learn's own call).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.optimize
 from scipy.special import xlogy
 from sklearn.metrics import check_scoring
+from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+from sklearn.utils.optimize import _check_optimize_result
 
 
 def has_callbacks(est) -> bool:
@@ -60,15 +70,18 @@ class FitTasks:
         decoded once, on first use, for the callbacks).
     sample_weight : array of shape (n_samples,) or None
     max_subtasks : int
-        Epochs the fit may run (0: no subtasks, as for ``lbfgs``).
+        Epochs (or iterations) the fit may run.
+    task_name : str
+        The subtasks' name: ``"epoch"``, or ``"iteration"`` for ``lbfgs``.
     """
 
-    def __init__(self, est, X, y, sample_weight, max_subtasks: int):
+    def __init__(self, est, X, y, sample_weight, max_subtasks: int, task_name: str = "epoch"):
         self.est = est
         self.X = X
         self._y_solver = y
         self._y = None
         self.metadata = {} if sample_weight is None else {"sample_weight": sample_weight}
+        self.task_name = task_name
         self.root = est._init_callback_context(max_subtasks=max_subtasks)
         self.root.call_on_fit_task_begin(estimator=est, X=X, y=self.y, metadata=self.metadata)
         self._epoch = None
@@ -99,7 +112,7 @@ class FitTasks:
 
     def epoch_begin(self) -> None:
         """Open the next epoch's task."""
-        self._epoch = self.root.subcontext(task_name="epoch")
+        self._epoch = self.root.subcontext(task_name=self.task_name)
         self._epoch.call_on_fit_task_begin(estimator=self.est, X=self.X, y=self.y, metadata=self.metadata,
                                            reconstruction_attributes=self.snapshot)
 
@@ -118,11 +131,61 @@ class FitTasks:
                                        reconstruction_attributes={})
 
 
-def start_tasks(est, X, y, sample_weight, max_subtasks: int) -> FitTasks | None:
+def start_tasks(est, X, y, sample_weight, max_subtasks: int, task_name: str = "epoch") -> FitTasks | None:
     """:class:`FitTasks` for this fit, or None when the estimator has no callbacks (nothing is made)."""
     if not has_callbacks(est):
         return None
-    return FitTasks(est, X, y, sample_weight, max_subtasks)
+    return FitTasks(est, X, y, sample_weight, max_subtasks, task_name)
+
+
+def fit_lbfgs(est, tasks: FitTasks, X, y, sample_weight, extra_args: tuple, layer_units) -> None:
+    """scikit-learn's L-BFGS fit, with a callback task per iteration; sets ``n_iter_``, ``loss_``, the weights.
+
+    The same ``scipy.optimize.minimize`` call as scikit-learn's
+    ``_fit_lbfgs`` (function, start, options), plus a ``callback`` that ends
+    the iteration's task with the estimator holding that iterate (and
+    ``n_iter_``/``loss_`` of it), then opens the next one; a callback
+    asking to stop ends the minimisation there (``StopIteration``, no
+    ``ConvergenceWarning``).  Without a stop, the result is scikit-learn's.
+    ``extra_args``: the arguments after ``(X, y, sample_weight)`` of
+    ``_loss_grad_lbfgs``.
+    """
+    est._coef_indptr, est._intercept_indptr = [], []
+    start = 0
+    for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+        est._coef_indptr.append((start, start + fan_in * fan_out, (fan_in, fan_out)))
+        start += fan_in * fan_out
+    for fan_out in layer_units[1:]:
+        est._intercept_indptr.append((start, start + fan_out))
+        start += fan_out
+    x0 = np.hstack([a.ravel() for a in [*est.coefs_, *est.intercepts_]])
+    iprint = 1 if est.verbose is True or est.verbose >= 1 else -1
+    iterations, stopped_at = [0], []  # iterations done; the iterate a callback stopped on
+
+    def callback(intermediate_result):
+        x = np.array(intermediate_result.x, copy=True)  # (scipy may reuse its array)
+        est._unpack(x)  # the estimator the callbacks see: this iterate
+        iterations[0] += 1
+        est.n_iter_, est.loss_ = iterations[0], float(intermediate_result.fun)
+        if tasks.epoch_end():
+            stopped_at.append(x)
+            raise StopIteration
+        tasks.epoch_begin()
+
+    tasks.epoch_begin()
+    result = scipy.optimize.minimize(
+        est._loss_grad_lbfgs, x0, method="L-BFGS-B", jac=True,
+        options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol,
+                 **_get_additional_lbfgs_options_dict("iprint", iprint)},
+        args=(X, y, sample_weight, *extra_args), callback=callback)
+    if stopped_at:
+        est.n_iter_ = int(result.nit)
+        est.loss_ = float(result.fun)
+        est._unpack(stopped_at[0])
+        return
+    est.n_iter_ = _check_optimize_result("lbfgs", result, est.max_iter)
+    est.loss_ = result.fun
+    est._unpack(result.x)
 
 
 # ----------------------------------------------------------------------

@@ -276,10 +276,15 @@ class _FastnnMLP:
     # ------------------------------------------------------------------
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units):
         X = _dense(X, X.dtype)
-        tasks = _sklearn_callbacks.start_tasks(self, X, y, sample_weight, max_subtasks=0)  # (the fit as one task)
+        # sklearn.callback tasks (None without callbacks): one per L-BFGS iteration, and one left open at the end
+        tasks = _sklearn_callbacks.start_tasks(self, X, y, sample_weight, self.max_iter + 1, "iteration")
         self._fastnn_lbfgs = self._lbfgs_context(X, y, sample_weight, layer_units)
         try:
-            super()._fit_lbfgs(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units)
+            if tasks is None:
+                super()._fit_lbfgs(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units)
+            else:  # the same minimize call, with a callback per iteration
+                _sklearn_callbacks.fit_lbfgs(self, tasks, X, y, sample_weight,
+                                             (activations, deltas, coef_grads, intercept_grads), layer_units)
         finally:
             del self._fastnn_lbfgs
         # scipy's L-BFGS-B works in float64; keep float32 input float32 (scikit-learn itself returns float64)
@@ -577,7 +582,8 @@ class MLPRegressor(_FastnnMLP, CallbackSupportMixin, _SkMLPRegressor):
     does not change results; ``scoring`` chooses early stopping's validation
     score (None: the default score; a scorer name or callable; ``"loss"``: the
     negated validation loss); ``set_callbacks`` takes scikit-learn's
-    callbacks (``sklearn.callback``), which see every epoch of ``sgd``/``adam``.
+    callbacks (``sklearn.callback``), which see every epoch of ``sgd``/``adam``
+    and every iteration of ``lbfgs``.
     """
 
     _parameter_constraints: dict = {**_SkMLPRegressor._parameter_constraints, **_N_THREADS_CONSTRAINT}
@@ -610,7 +616,8 @@ class MLPClassifier(_FastnnMLP, CallbackSupportMixin, _SkMLPClassifier):
     does not change results; ``scoring`` chooses early stopping's validation
     score (None: the default score; a scorer name or callable; ``"loss"``: the
     negated validation loss); ``set_callbacks`` takes scikit-learn's
-    callbacks (``sklearn.callback``), which see every epoch of ``sgd``/``adam``.
+    callbacks (``sklearn.callback``), which see every epoch of ``sgd``/``adam``
+    and every iteration of ``lbfgs``.
 
     ``class_weight`` (None, ``"balanced"``, a dict ``{label: weight}``, or for
     multilabel ``y`` a list of one dict per column) multiplies into the sample

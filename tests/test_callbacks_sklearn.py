@@ -72,8 +72,8 @@ class Snapshots:
         pass
 
     def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
-        if context.task_name != "epoch":
-            return False
+        if context.task_name not in ("epoch", "iteration") or fitted_estimator is None:
+            return False  # (the root task; or lbfgs's last task, opened but never run: ended empty)
         self.models.append(fitted_estimator)
         return self.stop_after is not None and len(self.models) == self.stop_after
 
@@ -148,13 +148,27 @@ def test_partial_fit_reports_one_epoch_per_call():
     assert _same_weights(est, oracle)
 
 
-def test_lbfgs_reports_the_fit_as_one_task():
+def test_lbfgs_reports_every_iteration():
     X, y = _data("binary")
-    monitor = ScoringMonitor(scoring="accuracy")
-    est = _estimator("binary", solver="lbfgs", max_iter=30).set_callbacks(monitor).fit(X, y)
-    rows = monitor.get_logs().data
-    assert [row["task_name"] for row in rows] == ["fit"] and rows[0]["accuracy"] == est.score(X, y)
-    assert _same_weights(est, _estimator("binary", solver="lbfgs", max_iter=30).fit(X, y))
+    monitor, snaps = ScoringMonitor(scoring="accuracy"), Snapshots()
+    est = _estimator("binary", solver="lbfgs", max_iter=30).set_callbacks(monitor, snaps).fit(X, y)
+    plain = _estimator("binary", solver="lbfgs", max_iter=30).fit(X, y)
+    assert _same_weights(est, plain) and est.n_iter_ == plain.n_iter_ and est.loss_ == plain.loss_
+    rows = [row for row in monitor.get_logs().data if row["task_name"] == "iteration"]
+    assert len(rows) == len(snaps.models) == est.n_iter_ > 5
+    for k in (1, 2, 5, est.n_iter_):  # the estimator after iteration k is a fit with max_iter=k
+        oracle = _estimator("binary", solver="lbfgs", max_iter=k).fit(X, y)
+        assert _same_weights(snaps.models[k - 1], oracle) and snaps.models[k - 1].loss_ == oracle.loss_
+        assert rows[k - 1]["accuracy"] == oracle.score(X, y)
+
+
+def test_a_callback_stops_lbfgs_after_its_iteration():
+    X, y = _data("regression")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = _estimator("regression", solver="lbfgs", max_iter=50).set_callbacks(Snapshots(stop_after=4)).fit(X, y)
+    oracle = _estimator("regression", solver="lbfgs", max_iter=4).fit(X, y)
+    assert est.n_iter_ == 4 and est.loss_ == oracle.loss_ and _same_weights(est, oracle)
 
 
 def test_progress_bar_runs_on_every_epoch(capsys):
