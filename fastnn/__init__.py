@@ -3,7 +3,8 @@
 - :class:`Sequential` / :class:`Dense`: the model API (``fit``, ``predict``,
   ``evaluate``, ``save``; :func:`load`), on the ``"numba"`` backend (fused
   compiled training loops) or the ``"numpy"`` reference backend.
-- :class:`SGD`, :class:`Adam`: optimizers.
+- :class:`SGD`, :class:`Adam`: optimizers; :mod:`fastnn.callbacks`: ``fit`` callbacks
+  (``Callback``, ``EarlyStopping``, ``LambdaCallback``).
 - :class:`MLPRegressor`, :class:`MLPClassifier`: scikit-learn's estimators
   trained by fastnn's kernels (needs scikit-learn; imported on first use).
 - :func:`to_onnx`: export a model as an ONNX graph (needs onnx; :mod:`fastnn.interop`).
@@ -13,7 +14,7 @@
   oracle for every kernel.
 """
 
-from fastnn import activations, config, losses
+from fastnn import activations, callbacks, config, losses
 from fastnn.activations import ACTIVATIONS
 from fastnn.config import get_num_threads, set_num_threads, threads
 from fastnn.history import History
@@ -51,6 +52,7 @@ __all__ = [
     "SGD",
     "Sequential",
     "activations",
+    "callbacks",
     "config",
     "get_num_threads",
     "load",
