@@ -42,6 +42,8 @@ and scipy options as scikit-learn's own call).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import scipy.optimize
 from scipy.special import xlogy
@@ -152,7 +154,7 @@ def fit_lbfgs(est, tasks: FitTasks, X, y, sample_weight, extra_args: tuple, laye
     """
     est._coef_indptr, est._intercept_indptr = [], []
     start = 0
-    for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+    for fan_in, fan_out in itertools.pairwise(layer_units):
         est._coef_indptr.append((start, start + fan_in * fan_out, (fan_in, fan_out)))
         start += fan_in * fan_out
     for fan_out in layer_units[1:]:

@@ -19,6 +19,8 @@ The protocol is Keras's, cut to what a dense-network fit has::
   any end of a fit) and the history has that many epochs.
 - ``every`` (an attribute, default 1): ``on_epoch_end`` runs after epochs
   ``every``, ``2 * every``, ... of the fit.
+- There are no batch or epoch-begin hooks: batches run inside compiled code,
+  and an epoch begins where the previous one ended.
 
 Why ``every``: the compiled loop runs chunks of many epochs in one call
 (:mod:`fastnn.training`), and a callback can only run between chunks.  A fit
@@ -249,11 +251,6 @@ class CallbackRunner:
                 logs["val_loss"] = history.val_loss[-1]
         for cb in self.callbacks:
             cb.on_train_end(logs)
-
-
-def lr_of(optimizer, epoch: int) -> float:
-    """The learning rate of ``optimizer`` in epoch ``epoch`` over the model's life."""
-    return float(optimizer.lr_schedule(epoch, 1)[0])
 
 
 __all__ = ["Callback", "EarlyStopping", "LambdaCallback"]

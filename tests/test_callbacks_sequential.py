@@ -29,7 +29,7 @@ def _model(backend="numba"):
 
 X, Y = _data()
 VAL = (X[:20] + 0.1, Y[:20])
-FIT = dict(batch_size=16, optimizer=fastnn.SGD(lr=0.05, momentum=0.9, decay=0.05), validation_data=VAL)
+FIT = {"batch_size": 16, "optimizer": fastnn.SGD(lr=0.05, momentum=0.9, decay=0.05), "validation_data": VAL}
 
 
 def _fit(epochs, backend="numba", **kw):

@@ -10,6 +10,7 @@ generator), and the replay is itself checked against the default score.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -18,14 +19,20 @@ import pytest
 pytest.importorskip("sklearn", reason="the estimators need scikit-learn")
 pytest.importorskip("sklearn.callback", reason="sklearn.callback needs scikit-learn >= 1.9")
 
-from sklearn.base import clone, is_classifier  # noqa: E402
-from sklearn.callback import ScoringMonitor  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, get_scorer, log_loss, mean_squared_error  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from sklearn.preprocessing import LabelBinarizer  # noqa: E402
+from sklearn.base import clone, is_classifier
+from sklearn.callback import ScoringMonitor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    get_scorer,
+    log_loss,
+    mean_squared_error,
+)
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
 
-from fastnn import MLPClassifier, MLPRegressor  # noqa: E402
+from fastnn import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -214,7 +221,7 @@ def _replayed_validation_rows(est, X, y):
     else:
         target = y.reshape(len(y), -1)
     units = [X.shape[1], *est.hidden_layer_sizes, target.shape[1]]
-    for fan_in, fan_out in zip(units[:-1], units[1:]):
+    for fan_in, fan_out in itertools.pairwise(units):
         rs.uniform(size=(fan_in, fan_out))
         rs.uniform(size=fan_out)
     stratify = target if is_classifier(est) and target.shape[1] == 1 else None
@@ -241,9 +248,9 @@ def _no_improvement_stop(scores, tol, n_iter_no_change, max_iter):
 def test_early_stopping_follows_the_chosen_scorer(task, scoring):
     X, y = _data(task, n=150)
     if scoring == "callable":
-        scoring = lambda est, X, y: balanced_accuracy_score(y, est.predict(X))  # noqa: E731
-    params = dict(early_stopping=True, validation_fraction=0.25, n_iter_no_change=2, tol=0.0, max_iter=25,
-                  learning_rate_init=0.05)
+        scoring = lambda est, X, y: balanced_accuracy_score(y, est.predict(X))
+    params = {"early_stopping": True, "validation_fraction": 0.25, "n_iter_no_change": 2, "tol": 0.0, "max_iter": 25,
+                  "learning_rate_init": 0.05}
     snaps = Snapshots()
     est = _estimator(task, scoring=scoring, **params).set_callbacks(snaps).fit(X, y)
     val = _replayed_validation_rows(est, X, y)
@@ -279,7 +286,7 @@ def _models_after_each_epoch(task, params, X, y):
 
 def test_scoring_default_names_give_the_default_fit():
     X, y = _data("multiclass")
-    params = dict(early_stopping=True, validation_fraction=0.2, max_iter=12)
+    params = {"early_stopping": True, "validation_fraction": 0.2, "max_iter": 12}
     a = _estimator("multiclass", **params).fit(X, y)
     b = _estimator("multiclass", scoring="accuracy", **params).fit(X, y)
     assert a.validation_scores_ == b.validation_scores_ and _same_weights(a, b)

@@ -44,7 +44,7 @@ def measure(rounds: int = 11) -> list:
         settings = {"none": None, "every=1": lambda: [LambdaCallback(_noop)],
                     "every=100": lambda: [LambdaCallback(_noop, every=100)]}
 
-        def fit(make_callbacks):
+        def fit(make_callbacks, hidden=hidden, X=X, y=y, epochs=epochs, batch=batch):
             model = fastnn.Sequential([fastnn.Dense(hidden[0], "tanh"), fastnn.Dense(1, "sigmoid")],
                                       input_dim=X.shape[1], seed=0)
             callbacks = make_callbacks() if make_callbacks is not None else None

@@ -7,8 +7,8 @@ import pytest
 
 da = pytest.importorskip("dask.array")
 
-import fastnn  # noqa: E402
-from fastnn.callbacks import LambdaCallback  # noqa: E402
+import fastnn
+from fastnn.callbacks import LambdaCallback
 
 
 def _data(n=600, seed=0):
@@ -21,7 +21,7 @@ def _model():
     return fastnn.Sequential([fastnn.Dense(6, "relu"), fastnn.Dense(2, "softmax")], seed=0)
 
 
-FIT = dict(batch_size=32, loss="categorical_crossentropy", optimizer=fastnn.Adam(lr=0.01))
+FIT = {"batch_size": 32, "loss": "categorical_crossentropy", "optimizer": fastnn.Adam(lr=0.01)}
 
 
 def test_callbacks_run_after_rounds_and_stop_there(dask_client):
