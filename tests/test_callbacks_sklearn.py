@@ -302,3 +302,21 @@ def test_scoring_is_a_validated_parameter():
     assert not hasattr(bad, "coefs_")
     with pytest.raises(ValueError, match="scoring"):
         _estimator("binary", scoring=3).fit(X, y)
+
+
+class PropagatedSnapshots(Snapshots):
+    """An auto-propagated callback: a meta-estimator hands it down to the estimators it fits."""
+
+    max_propagation_depth = None
+
+
+def test_a_grid_search_propagates_callbacks_to_every_fit():
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _data("binary")
+    snaps = PropagatedSnapshots()
+    search = GridSearchCV(_estimator("binary", max_iter=3), {"alpha": [1e-4, 1e-2]}, cv=2)
+    search.set_callbacks(snaps).fit(X, y)
+    assert len(snaps.models) == 3 * (2 * 2 + 1)  # 3 epochs of each of 4 candidate fits and of the refit
+    refit = _estimator("binary", max_iter=3, **search.best_params_).fit(X, y)
+    assert _same_weights(snaps.models[-1], refit) and _same_weights(search.best_estimator_, refit)
