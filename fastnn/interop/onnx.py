@@ -169,7 +169,10 @@ def _classifier_outputs(g, p: str, model, dtype: np.dtype, label: str, probabili
         g.node("Identity", [p], probabilities)
         g.node("Cast", [g.node("Greater", [p, half], g.fresh("positive"))], label, to=g.onnx.TensorProto.INT64)
         return
-    classes = g.constant("classes", _label_classes(model.classes_))
+    labels = _label_classes(model.classes_)
+    if len(labels) == 1:  # one class seen in fit: scikit-learn predicts it whatever p (index 0 or 1 -> it)
+        labels = np.repeat(labels, 2)
+    classes = g.constant("classes", labels)
     if np.shape(model.coefs_[-1])[1] == 1:  # binary, one sigmoid output: [1 - p, p], label where p > 0.5
         one = g.constant("one", np.array(1.0, dtype=dtype))
         g.node("Concat", [g.node("Sub", [one, p], g.fresh("p_negative")), p], probabilities, axis=1)

@@ -285,6 +285,25 @@ def test_errors_before_anything_is_built():
         fastnn.to_onnx(model, name=3)
 
 
+@pytest.mark.parametrize("labels", [np.zeros(30, int), np.array(["only"] * 30)])
+def test_a_single_class(labels):
+    """A classifier fitted on one class predicts it everywhere (probabilities still (n, 2))."""
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X, _ = _classification("binary_int", "float64", n=30)
+    clf = _fit(fastnn.MLPClassifier((3,), max_iter=5, random_state=0), X, labels)
+    # the oracle: scikit-learn's own estimator carrying the same weights
+    sk = _fit(SkMLP((3,), max_iter=1, random_state=0), X, labels)
+    for bias in (None, 50.0):  # 50: p = 1 > 0.5, so the index is 1, and still the one class
+        if bias is not None:
+            clf.intercepts_[-1][...] = bias
+        sk.coefs_ = [c.copy() for c in clf.coefs_]
+        sk.intercepts_ = [b.copy() for b in clf.intercepts_]
+        label, proba = run(fastnn.to_onnx(clf), X)
+        assert np.array_equal(label, sk.predict(X)) and np.all(label == labels[0])
+        assert_close(proba, sk.predict_proba(X), "float64")
+
+
 def test_float_labels_become_int64():
     X, _ = _classification("binary_int", "float64")
     clf = _fit(fastnn.MLPClassifier((3,), max_iter=5, random_state=0), X, np.where(X[:, 0] > 0, 1.0, 2.0))
