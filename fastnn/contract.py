@@ -251,15 +251,15 @@ class DatasetLossArgs(NamedTuple):
 
 
 class PredictArgs(NamedTuple):
-    """``predict_rows``: the network's output for every row, in batches."""
+    """``predict_rows``: the network's output for every row, in tiles of rows (:mod:`fastnn.inference`)."""
 
-    X: np.ndarray  #: (n, d)
+    X: np.ndarray  #: (n, d), C-contiguous
     theta: np.ndarray
     layout: np.ndarray
-    batch_size: int
-    xb: np.ndarray
-    abuf: np.ndarray
-    out: np.ndarray  #: (n, k) receives the output
+    tile: int  #: rows per tile (the compiled kernels' unit of work and of cache use)
+    n_workers: int  #: threads sharing the tiles (the parallel build); each owns a row of ``buffers``
+    buffers: np.ndarray  #: (n_workers, tile * scratch per row) scratch (:func:`fastnn.inference.plan`)
+    out: np.ndarray  #: (n, k), C-contiguous, receives the output
 
 
 #: Each Python-facing entry point of both backends and the tuples whose fields are its parameters.

@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from fastnn import config, contract, io, training
+from fastnn import config, contract, inference, io, training
 from fastnn._checks import check_int
 from fastnn.activations import activation_code, activation_name
 from fastnn.data import check_features, check_targets
@@ -171,6 +171,7 @@ class Sequential:
         self._madds_per_row = contract.madds_per_row(layout)
         self._activation_width = sum(layer.units for layer in self.layers)
         self._narrow = max(layout[:, [contract.N_IN, contract.N_OUT]].max(), 0) <= config.NARROW_MAX_WIDTH
+        self._inference = inference.plan(layout, self.dtype.itemsize, self._narrow)  # predict's tiles
 
     def _layout_for(self, input_dim: int) -> tuple[np.ndarray, int]:
         """The contract's layout of this stack of layers for ``input_dim`` inputs, and its parameter count."""
@@ -421,13 +422,8 @@ class Sequential:
         return out
 
     def _forward(self, X: np.ndarray) -> np.ndarray:
-        """The network's output for validated ``X``, in batches bounded by ``config.PREDICT_BUFFER_ELEMENTS``."""
-        out = np.empty((X.shape[0], self.output_dim), dtype=self.dtype)
-        batch, xb, abuf = self._inference_buffers(X.shape[0])
-        kernel = training.pick_build(training.inference_kernels(self.backend, self._narrow)[0], self.backend,
-                                     batch * self._madds_per_row)
-        kernel(X, self._theta, self._layout, batch, xb, abuf, out)  # contract.PredictArgs, in its order
-        return out
+        """The network's output for validated ``X``, in cache-sized tiles (:mod:`fastnn.inference`)."""
+        return inference.forward(X, self._theta, self._inference, self.backend)
 
     def evaluate(self, X, y, loss=None) -> dict:
         """Loss (and accuracy for classification losses) of the model on ``(X, y)``.

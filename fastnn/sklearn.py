@@ -72,7 +72,7 @@ except ImportError as exc:  # pragma: no cover - exercised without scikit-learn 
         'pip install "fastnn-numba[sklearn]"'
     ) from exc
 
-from fastnn import _sklearn_callbacks, config, contract
+from fastnn import _sklearn_callbacks, _sklearn_predict, config, contract, inference
 from fastnn import class_weight as _class_weight
 from fastnn.activations import activation_code
 from fastnn.kernels import train as _train
@@ -241,7 +241,8 @@ class _FastnnMLP:
             from fastnn.cluster import estimators
 
             return estimators.predict(self, X)
-        return super().predict(X)
+        _sklearn_predict.require_fitted(self)
+        return self._predict(X)
 
     def score(self, X, y, sample_weight=None):
         if _is_dask(X):  # blockwise on the workers: a lazy dask scalar
@@ -255,21 +256,12 @@ class _FastnnMLP:
     # ------------------------------------------------------------------
     def _forward_pass_fast(self, X, check_input=True):
         if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        layer_units = [self.coefs_[0].shape[0]] + [w.shape[1] for w in self.coefs_]
-        net = self._network(layer_units)
-        dtype = np.result_type(X.dtype, *[c.dtype for c in self.coefs_], np.float32)
-        if dtype not in (np.float32, np.float64):  # longdouble input: the kernels compute in float64
-            dtype = np.dtype(np.float64)
+            X = _sklearn_predict.checked_input(self, X)
+        dtype = _sklearn_predict.compute_dtype(X, self.coefs_)
         X = _dense(X, dtype)
-        theta = net.pack(self.coefs_, self.intercepts_, dtype)
-        out = np.empty((X.shape[0], layer_units[-1]), dtype)
-        batch = max(1, min(X.shape[0], config.PREDICT_BUFFER_ELEMENTS // max(1, sum(layer_units[1:]))))
-        buf = net.buffers(batch, dtype)
+        theta, how = _sklearn_predict.packed_network(self, dtype)
         with self._threads():
-            _train.predict_rows.pick(config.use_parallel(net.work(batch), fused=True))(*contract.PredictArgs(
-                X=X, theta=theta, layout=net.layout, batch_size=batch, xb=buf["xb"], abuf=buf["abuf"], out=out))
-        return out
+            return inference.forward(X, theta, how)
 
     # ------------------------------------------------------------------
     # lbfgs: scikit-learn's scipy.optimize call, fastnn's loss and gradient
@@ -651,7 +643,14 @@ class MLPClassifier(_FastnnMLP, CallbackSupportMixin, _SkMLPClassifier):
             from fastnn.cluster import estimators
 
             return estimators.predict_proba(self, X)
-        return super().predict_proba(X)
+        _sklearn_predict.require_fitted(self)
+        scores = self._forward_pass_fast(X)
+        if scores.shape[1] == 1:  # binary: one output unit, P(classes_[1])
+            return np.column_stack((1 - scores[:, 0], scores[:, 0]))
+        return scores
+
+    def _predict(self, X, check_input=True):
+        return _sklearn_predict.decode_labels(self, self._forward_pass_fast(X, check_input=check_input))
 
     def predict_log_proba(self, X):
         if _is_dask(X):

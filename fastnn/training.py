@@ -65,9 +65,9 @@ def inference_kernels(backend: str, narrow: bool) -> tuple:
     """``(predict_rows, dataset_loss)`` of ``backend`` for a network (``narrow``: every layer's width within
     :data:`fastnn.config.NARROW_MAX_WIDTH`).
 
-    On numba, narrow networks predict and evaluate feature-major
-    (:func:`fastnn.kernels.train.pick_inference_by_width`), with the kernels their fits
-    compile anyway (same parameters as the row-major ones).
+    On numba, ``predict_rows`` runs tiles of rows (:mod:`fastnn.kernels.inference`), and narrow
+    networks predict and evaluate feature-major (:func:`fastnn.kernels.train.pick_inference_by_width`),
+    with the kernels their fits compile anyway (same parameters as the row-major ones).
     """
     module = backend_module(backend)
     if backend != "numba":

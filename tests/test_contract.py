@@ -33,7 +33,7 @@ def test_both_backends_take_exactly_the_contract_fields_in_order(module, name):
 
 
 def test_a_signature_that_drifts_from_the_contract_is_refused():
-    def predict_rows(X, layout, theta, batch_size, xb, abuf, out):  # theta and layout swapped
+    def predict_rows(X, layout, theta, tile, n_workers, buffers, out):  # theta and layout swapped
         pass
 
     with pytest.raises(TypeError, match="predict_rows"):

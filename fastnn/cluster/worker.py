@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fastnn import config, contract
+from fastnn import config, contract, inference
 
 
 # ----------------------------------------------------------------------
@@ -277,7 +277,8 @@ def shard_evaluate(theta, layout, loss_code, eps, accuracy: str, *parts) -> tupl
     dtype = parts[0][0].dtype
     theta, layout = writable(theta, dtype), writable(layout, np.int64)
     narrow = bool(layout[:, [contract.N_IN, contract.N_OUT]].max() <= config.NARROW_MAX_WIDTH)
-    predict_rows, dataset_loss = inference_kernels("numba", narrow)
+    _, dataset_loss = inference_kernels("numba", narrow)
+    how = inference.plan(layout, dtype.itemsize, narrow) if accuracy else None
     for X, Y, _, rows, buf in _partitions_with_buffers(parts, layout, "evaluate"):
         n = X.shape[0]
         work = rows * contract.madds_per_row(layout)
@@ -287,8 +288,7 @@ def shard_evaluate(theta, layout, loss_code, eps, accuracy: str, *parts) -> tupl
         loss_sum += float(value) * n
         rows_total += n
         if accuracy:
-            out = np.empty(Y.shape, dtype)
-            pick_build(predict_rows, "numba", work)(X, theta, layout, rows, buf["xb"], buf["abuf"], out)
+            out = inference.forward(X, theta, how)
             if accuracy == "categorical":
                 correct += int(np.sum(np.argmax(out, axis=1) == np.argmax(Y, axis=1)))
                 judged += n

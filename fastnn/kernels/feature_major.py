@@ -17,7 +17,8 @@ samples)``, so each loop below has the batch as its contiguous inner loop:
   ``grad_x[p, :] = sum_j w[p, j] * delta[j, :]`` (multiply-adds over samples).
 
 The sums over samples vectorise only if their order may change: the entry
-points (:func:`fm_batch_loss_grad`, :func:`fm_dataset_loss`, :func:`fm_predict_rows`) are compiled with
+points (:func:`fm_batch_loss_grad`, :func:`fm_dataset_loss`, and inference's
+:func:`fastnn.kernels.inference.fm_forward_tile`) are compiled with
 :data:`fastnn.config.VECTOR_FASTMATH` (``reassoc``, ``contract``) by
 :func:`fastnn.kernels._jit.vector_kernel`, serially, so the result does not
 depend on the thread count and differs from the row-major step by rounding
@@ -302,25 +303,3 @@ def fm_dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abu
         p = fm_forward(xb, nb, theta, layout, abuf, batch_size)
         total += loss_row_sum(p, yb[:nb * k_last], loss_code, eps)
     return loss_from_sum(total, loss_code, n, n * k_last)
-
-
-@vector_kernel
-def fm_predict_rows(X, theta, layout, batch_size, xb, abuf, out):
-    """Network output for every row of ``X`` into ``out`` (n, k_last), in batches; feature-major.
-
-    The narrow networks' twin of :func:`fastnn.kernels.train.predict_rows`
-    (same parameters): each batch is gathered transposed, run through
-    :func:`fm_forward` (the training step's forward pass) and written back
-    row by row.  A narrow model's ``predict`` thus compiles no row-major code,
-    and a few rows take one short call.
-    """
-    n, d0 = X.shape
-    k_last = out.shape[1]
-    no_perms = layout[:0]  # the identity order, without allocating
-    for start in range(0, n, batch_size):
-        nb = min(batch_size, n - start)
-        fm_gather(X, no_perms, 0, start, xb[:nb * d0])
-        p = fm_forward(xb, nb, theta, layout, abuf, batch_size)
-        for j in range(k_last):
-            for i in range(nb):
-                out[start + i, j] = p[j * nb + i]

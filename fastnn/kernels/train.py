@@ -1,4 +1,4 @@
-"""Fused loops: whole epochs of training, and inference, in compiled code.
+"""Fused loops: whole epochs of training, and the data-set loss, in compiled code (inference: :mod:`fastnn.kernels.inference`).
 
 A network is ``theta`` (every parameter in one flat array) and its
 ``layout``, as the training-loop contract (:mod:`fastnn.contract`) defines
@@ -75,7 +75,8 @@ from fastnn.kernels.activations import activate_block, activation_backward_block
 from fastnn.kernels import vmath
 from fastnn.kernels.blas import has_large_weights, product_forward, product_input_grad, product_weight_grad
 from fastnn.kernels.dense import add_bias_rows, grad_b_sum
-from fastnn.kernels.feature_major import fm_dataset_loss, fm_predict_rows, fm_train_batch
+from fastnn.kernels.feature_major import fm_dataset_loss, fm_train_batch
+from fastnn.kernels.inference import predict_rows, predict_rows_narrow
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
 from fastnn.kernels.network import update_range
 from fastnn.losses import CATEGORICAL_CROSSENTROPY, MSE, POISSON
@@ -111,8 +112,8 @@ def forward_batch(x, theta, layout, abuf, batch_size, row0, split):
     return inp
 
 
-#: A real call (one compiled copy) for inference: predict_rows and dataset_loss never split products by
-#: columns, so inlining the forward pass into each of their builds would only compile it again.
+#: A real call (one compiled copy) for dataset_loss, which never splits products by columns: inlining the
+#: forward pass into each of its builds would only compile it again.
 forward_batch_call = opaque_variant(forward_batch.py_func, "_call")
 
 
@@ -386,22 +387,6 @@ def dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, 
     return loss_from_sum(total, loss_code, n, n * k_last)
 
 
-@kernel
-def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
-    """Network output for every row of ``X`` into ``out`` (n, k_last), in batches."""
-    n, d0 = X.shape
-    k_last = out.shape[1]
-    no_rows = np.empty(0, dtype=np.int64)
-    for start in range(0, n, batch_size):
-        nb = min(batch_size, n - start)
-        x = xb[:nb * d0].reshape((nb, d0))
-        gather_rows(X, no_rows, start, x)
-        res = forward_batch_call(x, theta, layout, abuf, batch_size, 0, False)
-        for i in prange(nb):
-            for j in range(k_last):
-                out[start + i, j] = res[i, j]
-
-
 @serial_kernel
 def is_narrow(layout):
     """True when every layer has at most :data:`fastnn.config.NARROW_MAX_WIDTH` inputs and outputs.
@@ -581,7 +566,6 @@ def _train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss
 require_parameters(_train_epochs, "train_epochs")
 require_parameters(batch_loss_grad.serial.py_func, "batch_loss_grad")
 require_parameters(dataset_loss.serial.py_func, "dataset_loss")
-require_parameters(predict_rows.serial.py_func, "predict_rows")
 
 #: The epoch loop with the row-major step (every network, both loss conventions, sample weights).
 train_epochs = variant(_train_epochs, "", FEATURE_MAJOR=False)
@@ -594,13 +578,13 @@ train_epochs_narrow = variant(_train_epochs, "_narrow", nrt=False, FEATURE_MAJOR
 def pick_inference_by_width(narrow: bool):
     """``(predict_rows, dataset_loss)`` for a network; ``narrow``: :func:`is_narrow` holds for it.
 
-    Narrow networks predict and evaluate feature-major: ``fm_dataset_loss`` is
-    what their fits compile for validation anyway, and ``fm_predict_rows``
-    shares its forward pass.  Both are serial builds, returned as pairs of
-    themselves.
+    ``predict_rows`` is the tiled inference of :mod:`fastnn.kernels.inference`
+    (feature-major tiles for narrow networks).  Narrow networks evaluate
+    feature-major: ``fm_dataset_loss`` is what their fits compile for
+    validation anyway (a serial build, returned as a pair of itself).
     """
     if narrow:
-        return KernelPair(fm_predict_rows, fm_predict_rows), KernelPair(fm_dataset_loss, fm_dataset_loss)
+        return predict_rows_narrow, KernelPair(fm_dataset_loss, fm_dataset_loss)
     return predict_rows, dataset_loss
 
 

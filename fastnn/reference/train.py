@@ -334,12 +334,17 @@ def dataset_loss(X, Y, theta, layout, loss_code, eps, batch_size, xb, yb, abuf, 
         return _dataset_loss(X, Y, network(theta, layout), loss_code, eps, batch_size)
 
 
-def predict_rows(X, theta, layout, batch_size, xb, abuf, out):
-    """Network output for every row of ``X`` into ``out``, in batches (overflow is silent, as in dataset_loss)."""
+def predict_rows(X, theta, layout, tile, n_workers, buffers, out):
+    """Network output for every row of ``X`` into ``out``, ``tile`` rows per NumPy pass.
+
+    ``n_workers`` and ``buffers`` (the compiled kernels' threads and scratch)
+    are not used: each tile's layers are whole-array NumPy operations.
+    Overflow is silent, as in dataset_loss.
+    """
     layers = network(theta, layout)
     with np.errstate(**_QUIET):
-        for start in range(0, X.shape[0], batch_size):
-            out[start:start + batch_size] = forward(X[start:start + batch_size], layers)[-1]
+        for start in range(0, X.shape[0], tile):
+            out[start:start + tile] = forward(X[start:start + tile], layers)[-1]
 
 
 def train_epochs(X, Y, sw, Xv, Yv, theta, layout, opt_code, hyper, s1, s2, loss_code, convention, eps,

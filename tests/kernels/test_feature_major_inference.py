@@ -12,7 +12,9 @@ import pytest
 
 from fastnn import Dense, Sequential
 from fastnn.kernels import train as K
-from fastnn.kernels.feature_major import fm_dataset_loss, fm_predict_rows
+from fastnn import inference
+from fastnn.kernels.feature_major import fm_dataset_loss
+from fastnn.kernels.inference import predict_rows, predict_rows_narrow
 from fastnn.losses import LOSSES
 
 from fit_helpers import make_data
@@ -21,6 +23,14 @@ from fit_helpers import make_data
 def _buffers(model, batch, k):
     width = sum(layer.units for layer in model.layers)
     return (np.empty(batch * model.input_dim), np.empty(batch * width), np.empty(batch * k))
+
+
+def _predict(kernels, X, model, k, tile):
+    """Run a tiled predict kernel pair's serial build over ``X`` with scratch sized by ``inference.plan``."""
+    how = inference.plan(model._layout, X.itemsize, narrow=kernels is predict_rows_narrow)
+    out = np.full((X.shape[0], k), np.nan)
+    kernels.serial(X, model._theta, model._layout, tile, 1, np.empty((1, tile * how.scratch_per_row)), out)
+    return out
 
 
 @pytest.mark.parametrize("n, batch", [(1, 1), (7, 7), (13, 5), (40, 16)])
@@ -34,11 +44,10 @@ def test_feature_major_predict_and_loss_match_the_row_major_kernels(n, batch, ac
         Y = (Y > 0).astype(np.float64)
     model = Sequential([Dense(6, acts[0]), Dense(k, acts[1])], input_dim=4, seed=1)
     theta, layout = model._theta, model._layout
-    xb, abuf, yb = _buffers(model, batch, k)
-    fm_out, rm_out = np.full((n, k), np.nan), np.full((n, k), np.nan)
-    fm_predict_rows(X, theta, layout, batch, xb, abuf, fm_out)
-    K.predict_rows.serial(X, theta, layout, batch, xb, abuf, rm_out)
+    fm_out = _predict(predict_rows_narrow, X, model, k, batch)
+    rm_out = _predict(predict_rows, X, model, k, batch)
     np.testing.assert_allclose(fm_out, rm_out, rtol=1e-12, atol=1e-14)
+    xb, abuf, yb = _buffers(model, batch, k)
     loss = {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}.get(acts[-1], "mse")
     code, eps = LOSSES[loss].code, np.finfo(np.float64).eps
     fm_loss = fm_dataset_loss(X, Y, theta, layout, code, eps, batch, xb, yb, abuf, np.empty(batch))
