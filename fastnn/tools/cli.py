@@ -9,6 +9,7 @@
     fastnn compare --list
     fastnn compare --grid [SHAPE ...] [--repeat N] [--threads N] [--json] [--with sklearn,torch,threads,float64]
     fastnn compare --grid --list
+    fastnn compare --predict [SHAPE ...] [--rows 1,10000,100000] [--repeat N] [--threads N] [--json]
     fastnn warmup [--quiet] [--verbose] [--dtype float32|float64] [--read-only] [--no-sklearn]
 
 (also ``python -m fastnn ...``).  Exit status: 0 on success, 2 on bad usage
@@ -189,6 +190,13 @@ def _add_compare_parser(subparsers) -> None:
                         help="time fastnn on the realistic workload grid instead (fastnn/tools/grid.py: 26 shapes), "
                              "against the GEMM, compiled-loop and compute floors; WORKLOAD arguments then select "
                              "grid shapes by name or part of a name; --with takes sklearn, torch, threads, float64")
+    parser.add_argument("--predict", action="store_true",
+                        help="time predict instead, on the grid's networks (WORKLOAD arguments select grid shapes "
+                             "as with --grid): fastnn against scikit-learn with the same weights, onnxruntime "
+                             "running fastnn.to_onnx's export (where installed) and the matrix products alone; "
+                             "at 1 thread and at the current thread count unless --threads")
+    parser.add_argument("--rows", default=None, metavar="LIST",
+                        help="with --predict: comma-separated numbers of rows per call (default 1,10000,100000)")
     parser.add_argument("--repeat", type=_positive_int, default=3, metavar="N",
                         help="alternating timed rounds per workload (default 3); times are medians")
     parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
@@ -237,6 +245,18 @@ def _run_compare_command(args) -> int:
             raise UsageError(f"--threads: {exc}") from None
     extras = [e.strip() for e in args.extras.split(",") if e.strip()]
     try:
+        if args.predict:
+            from fastnn.tools.compare import predict
+
+            if args.grid or extras:
+                raise UsageError("--predict runs on the grid's networks by itself: no --grid or --with")
+            try:
+                rows = [_positive_int(r.strip()) for r in args.rows.split(",")] if args.rows else None
+            except argparse.ArgumentTypeError as exc:
+                raise UsageError(f"--rows: {exc}") from None
+            return predict.main(args.names, repeat=args.repeat, threads=args.threads, rows=rows, as_json=args.json)
+        if args.rows is not None:
+            raise UsageError("--rows goes with --predict")
         if args.grid:
             from fastnn.tools.compare import grid
 
