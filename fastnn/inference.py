@@ -26,37 +26,26 @@ class Plan(NamedTuple):
     """How one network (of one dtype) predicts: see :func:`plan`."""
 
     layout: np.ndarray  #: the network's layout (:mod:`fastnn.contract`)
-    narrow: bool  #: every width within :data:`fastnn.config.NARROW_MAX_WIDTH`: feature-major tiles
     madds_per_row: int  #: multiply-adds of one row's forward pass (picks the build)
     tile: int  #: rows per tile
-    scratch_per_row: int  #: scratch values per tile row and thread
+    scratch_per_row: int  #: scratch values per tile row and thread: two blocks of the widest hidden layer
     k_last: int  #: outputs
 
 
-def plan(layout: np.ndarray, itemsize: int, narrow: bool | None = None) -> Plan:
+def plan(layout: np.ndarray, itemsize: int) -> Plan:
     """The :class:`Plan` of a network: tile rows so that a tile stays in L2 through every layer.
 
-    Row-major tiles (wide networks) keep two hidden blocks of the widest
-    hidden layer and the tile's output in cache (the input rows are read once,
-    in place); feature-major tiles (narrow networks) keep the transposed input
-    and every layer's block.  The rows are
+    A tile keeps two hidden blocks of the widest hidden layer and its output
+    rows in cache (the input rows are read once, in place): the rows are
     :data:`fastnn.config.INFERENCE_TILE_BYTES` over those bytes per row, clipped to
     :data:`fastnn.config.INFERENCE_TILE_MIN_ROWS` .. :data:`fastnn.config.INFERENCE_TILE_MAX_ROWS`
-    and rounded down to a multiple of 16 (whole vectors in the feature-major loops).
+    and rounded down to a multiple of 16.
     """
     widths = layout[:, contract.N_OUT].tolist()
-    d0 = int(layout[0, contract.N_IN])
-    if narrow is None:
-        narrow = max(d0, *widths) <= config.NARROW_MAX_WIDTH
-    if narrow:
-        scratch = d0 + sum(widths)
-        cached = scratch
-    else:
-        scratch = 2 * max(widths[:-1], default=1)
-        cached = scratch + widths[-1]
-    rows = config.INFERENCE_TILE_BYTES // (itemsize * cached)
+    scratch = 2 * max(widths[:-1], default=1)
+    rows = config.INFERENCE_TILE_BYTES // (itemsize * (scratch + widths[-1]))
     rows = min(config.INFERENCE_TILE_MAX_ROWS, max(config.INFERENCE_TILE_MIN_ROWS, rows))
-    return Plan(layout, bool(narrow), contract.madds_per_row(layout), rows - rows % 16, scratch, widths[-1])
+    return Plan(layout, contract.madds_per_row(layout), rows - rows % 16, scratch, widths[-1])
 
 
 def forward(X: np.ndarray, theta: np.ndarray, how: Plan, backend: str = "numba") -> np.ndarray:
@@ -78,7 +67,7 @@ def forward(X: np.ndarray, theta: np.ndarray, how: Plan, backend: str = "numba")
         return out
     from fastnn import training
 
-    kernels = training.inference_kernels(backend, how.narrow)[0]
+    kernels = training.inference_kernels(backend, False)[0]
     if backend != "numba":  # the NumPy reference: whole-array passes over tiles of rows
         kernels(X, theta, how.layout, how.tile, 1, None, out)
         return out
@@ -90,7 +79,7 @@ def forward(X: np.ndarray, theta: np.ndarray, how: Plan, backend: str = "numba")
     parallel = config.use_parallel(n * how.madds_per_row, fused=True)
     n_workers = min(numba.get_num_threads(), n_tiles) if parallel else 1
     buffers = np.empty((n_workers, tile * how.scratch_per_row), dtype=theta.dtype)
-    if parallel and not how.narrow:
+    if parallel:
         with config.blas_single_threaded():  # every thread calls BLAS for its own tiles
             kernels.parallel(X, theta, how.layout, tile, n_workers, buffers, out)
     else:

@@ -171,7 +171,7 @@ class Sequential:
         self._madds_per_row = contract.madds_per_row(layout)
         self._activation_width = sum(layer.units for layer in self.layers)
         self._narrow = max(layout[:, [contract.N_IN, contract.N_OUT]].max(), 0) <= config.NARROW_MAX_WIDTH
-        self._inference = inference.plan(layout, self.dtype.itemsize, self._narrow)  # predict's tiles
+        self._inference = inference.plan(layout, self.dtype.itemsize)  # predict's tiles
 
     def _layout_for(self, input_dim: int) -> tuple[np.ndarray, int]:
         """The contract's layout of this stack of layers for ``input_dim`` inputs, and its parameter count."""

@@ -278,7 +278,7 @@ def shard_evaluate(theta, layout, loss_code, eps, accuracy: str, *parts) -> tupl
     theta, layout = writable(theta, dtype), writable(layout, np.int64)
     narrow = bool(layout[:, [contract.N_IN, contract.N_OUT]].max() <= config.NARROW_MAX_WIDTH)
     _, dataset_loss = inference_kernels("numba", narrow)
-    how = inference.plan(layout, dtype.itemsize, narrow) if accuracy else None
+    how = inference.plan(layout, dtype.itemsize) if accuracy else None
     for X, Y, _, rows, buf in _partitions_with_buffers(parts, layout, "evaluate"):
         n = X.shape[0]
         work = rows * contract.madds_per_row(layout)

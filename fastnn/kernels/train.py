@@ -76,7 +76,7 @@ from fastnn.kernels import vmath
 from fastnn.kernels.blas import has_large_weights, product_forward, product_input_grad, product_weight_grad
 from fastnn.kernels.dense import add_bias_rows, grad_b_sum
 from fastnn.kernels.feature_major import fm_dataset_loss, fm_train_batch
-from fastnn.kernels.inference import predict_rows, predict_rows_narrow
+from fastnn.kernels.inference import predict_rows
 from fastnn.kernels.losses import _sum_rows, loss_from_sum, loss_row_sum, scaled_difference_row
 from fastnn.kernels.network import update_range
 from fastnn.losses import CATEGORICAL_CROSSENTROPY, MSE, POISSON
@@ -579,12 +579,12 @@ def pick_inference_by_width(narrow: bool):
     """``(predict_rows, dataset_loss)`` for a network; ``narrow``: :func:`is_narrow` holds for it.
 
     ``predict_rows`` is the tiled inference of :mod:`fastnn.kernels.inference`
-    (feature-major tiles for narrow networks).  Narrow networks evaluate
-    feature-major: ``fm_dataset_loss`` is what their fits compile for
-    validation anyway (a serial build, returned as a pair of itself).
+    for every network.  Narrow networks evaluate feature-major:
+    ``fm_dataset_loss`` is what their fits compile for validation anyway (a
+    serial build, returned as a pair of itself).
     """
     if narrow:
-        return predict_rows_narrow, KernelPair(fm_dataset_loss, fm_dataset_loss)
+        return predict_rows, KernelPair(fm_dataset_loss, fm_dataset_loss)
     return predict_rows, dataset_loss
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from fastnn import Dense, Sequential, config, inference
 from fastnn.activations import ACTIVATIONS
-from fastnn.kernels.inference import predict_rows, predict_rows_narrow
+from fastnn.kernels.inference import predict_rows
 from fastnn.reference import train as R
 
 TOL = {np.float64: dict(rtol=1e-11, atol=1e-13), np.float32: dict(rtol=2e-5, atol=2e-6)}
@@ -30,7 +30,7 @@ def _reference(model, X):
 
 
 def _run(kernels, model, X, tile, n_workers, parallel=False):
-    how = inference.plan(model._layout, X.itemsize, narrow=kernels is predict_rows_narrow)  # that layout's scratch
+    how = inference.plan(model._layout, X.itemsize)
     out = np.full((X.shape[0], model.output_dim), np.nan, model.dtype)
     buffers = np.empty((n_workers, tile * how.scratch_per_row), model.dtype)
     kernels.pick(parallel)(X, model._theta, model._layout, tile, n_workers, buffers, out)
@@ -45,36 +45,31 @@ NETWORKS = [  # (d0, hidden, k): narrow, wide, deep, one layer, wide input
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("d0, hidden, k", NETWORKS)
 @pytest.mark.parametrize("n, tile", [(1, 1), (5, 16), (37, 16), (100, 32), (64, 64)])
-def test_both_layouts_equal_the_reference_for_any_tiling(dtype, d0, hidden, k, n, tile):
+def test_tiles_equal_the_reference_for_any_tiling(dtype, d0, hidden, k, n, tile):
     model = _model(d0, hidden, k, dtype, seed=n)
     X = np.random.default_rng(n).standard_normal((n, d0)).astype(dtype)
-    expected = _reference(model, X)
-    for kernels in (predict_rows, predict_rows_narrow):  # the narrow layout is correct for any width
-        np.testing.assert_allclose(_run(kernels, model, X, min(tile, n), 1), expected, **TOL[dtype])
+    np.testing.assert_allclose(_run(predict_rows, model, X, min(tile, n), 1), _reference(model, X), **TOL[dtype])
 
 
 @pytest.mark.parametrize("code_name", sorted(ACTIVATIONS))
-@pytest.mark.parametrize("narrow", [True, False])
-def test_every_activation_as_hidden_and_output_layer(code_name, narrow):
-    width = 6 if narrow else 40
-    k = 3
-    model = _model(5, (width,), k, np.float64, act=code_name, out_act=code_name, seed=2)
-    X = np.random.default_rng(3).standard_normal((50, 5))
-    got = inference.forward(X, model._theta, model._inference)
-    assert model._inference.narrow is narrow
-    np.testing.assert_allclose(got, _reference(model, X), **TOL[np.float64])
-
-
-@pytest.mark.parametrize("kernels", [predict_rows, predict_rows_narrow], ids=["row-major", "feature-major"])
+@pytest.mark.parametrize("width", [6, 40])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_workers_and_builds_never_change_a_bit(kernels, dtype):
+def test_every_activation_as_hidden_and_output_layer(code_name, width, dtype):
+    model = _model(5, (width,), 3, dtype, act=code_name, out_act=code_name, seed=2)
+    X = np.random.default_rng(3).standard_normal((50, 5)).astype(dtype)
+    got = inference.forward(X, model._theta, model._inference)
+    np.testing.assert_allclose(got, _reference(model, X), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_workers_and_builds_never_change_a_bit(dtype):
     """Tiles are fixed by the shapes; threads only share them out."""
     model = _model(9, (12, 30), 3, dtype, act="relu", out_act="softmax", seed=4)
     X = np.random.default_rng(5).standard_normal((1001, 9)).astype(dtype)
-    base = _run(kernels, model, X, 64, 1)
+    base = _run(predict_rows, model, X, 64, 1)
     for n_workers in (2, 3, 16):
         for parallel in (False, True):
-            np.testing.assert_array_equal(_run(kernels, model, X, 64, n_workers, parallel), base)
+            np.testing.assert_array_equal(_run(predict_rows, model, X, 64, n_workers, parallel), base)
 
 
 @pytest.mark.parametrize("hidden", [(6,), (48, 24)], ids=["narrow", "wide"])
@@ -124,7 +119,6 @@ def test_plan_tiles_fit_the_cache_budget_within_bounds(d0, hidden, k, itemsize):
     how = inference.plan(model._layout, itemsize)
     assert how.tile % 16 == 0
     assert config.INFERENCE_TILE_MIN_ROWS - 16 < how.tile <= config.INFERENCE_TILE_MAX_ROWS
-    assert how.narrow == (max(d0, *hidden, k) <= config.NARROW_MAX_WIDTH)
+    assert how.scratch_per_row == 2 * max(hidden, default=1)
     if how.tile > config.INFERENCE_TILE_MIN_ROWS:  # not clipped up: the tile's hot blocks fit the budget
-        hot = how.scratch_per_row + (0 if how.narrow else k)
-        assert how.tile * hot * itemsize <= config.INFERENCE_TILE_BYTES
+        assert how.tile * (how.scratch_per_row + k) * itemsize <= config.INFERENCE_TILE_BYTES
