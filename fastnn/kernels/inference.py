@@ -36,10 +36,34 @@ from __future__ import annotations
 
 from numba import prange
 
+from fastnn.activations import RELU
 from fastnn.contract import ACT, B_OFF, N_IN, N_OUT, W_OFF, require_parameters
 from fastnn.kernels._jit import kernel, serial_kernel
 from fastnn.kernels.activations import activate_block
 from fastnn.kernels.blas import forward_columns
+
+
+@serial_kernel
+def add_bias_activate(res, theta, b0, nb, k, code):
+    """``res = f(res + b)`` over the flat (nb, k) block ``res``; ``b`` is ``theta[b0:b0 + k]``.
+
+    ReLU (the usual hidden layer) in one pass; other activations add the bias,
+    then run :func:`~fastnn.kernels.activations.activate_block` over the block
+    while it is in cache.
+    """
+    zero = res.dtype.type(0.0)
+    if code == RELU:
+        for i in range(nb):
+            base = i * k
+            for j in range(k):
+                v = res[base + j] + theta[b0 + j]
+                res[base + j] = zero if v < zero else v  # NaN stays NaN, as activate_row's ReLU
+        return
+    for i in range(nb):
+        base = i * k
+        for j in range(k):
+            res[base + j] += theta[b0 + j]
+    activate_block(res, nb, k, code)
 
 
 @serial_kernel
@@ -71,12 +95,7 @@ def forward_tile(xf, r0, nb, theta, layout, buf, tile, of):
         else:
             res = buf[(l % 2) * half:(l % 2) * half + nb * k]
         forward_columns(inp, theta[layout[l, W_OFF]:], res, nb, d, k, 0, k)
-        b0 = layout[l, B_OFF]
-        for i in range(nb):  # the bias, row by row (res is hot in cache: the product just wrote it)
-            base = i * k
-            for j in range(k):
-                res[base + j] += theta[b0 + j]
-        activate_block(res, nb, k, layout[l, ACT])
+        add_bias_activate(res, theta, layout[l, B_OFF], nb, k, layout[l, ACT])
         inp = res
 
 
