@@ -187,7 +187,8 @@ def _classifier_outputs(g, p: str, model, dtype: np.dtype, label: str, probabili
 
 
 def _is_multilabel(model) -> bool:
-    return getattr(getattr(model, "_label_binarizer", None), "y_type_", None) == "multilabel-indicator"
+    """Several independent sigmoid outputs (scikit-learn's multilabel case), read from public attributes."""
+    return model.out_activation_ == "logistic" and np.shape(model.coefs_[-1])[1] > 1
 
 
 def _check_opset(target_opset) -> int:
