@@ -54,18 +54,52 @@ def _plan(layer_units: tuple, hidden_activation: str, out_activation: str, items
     return inference.plan(layout, itemsize)
 
 
-def packed_network(est, dtype: np.dtype) -> tuple[np.ndarray, inference.Plan]:
-    """``est``'s ``coefs_``/``intercepts_`` packed into a fresh flat ``theta`` of ``dtype``, and the network's plan.
+def _pack(coefs, intercepts, dtype) -> np.ndarray:
+    # theta's layout is each layer's weights (row-major) then its bias, layer after layer
+    return np.concatenate([part for w, b in zip(coefs, intercepts) for part in (w.reshape(-1), b)], dtype=dtype)
 
-    Packed on every call (microseconds): the weights may have been changed in
-    place since the last one.
+
+def shared_weights(coefs, intercepts):
+    """``(coefs, intercepts, packed)``: the weights as views into one flat ``theta`` that predict can use as is.
+
+    The estimators call this at the end of every fit (and on unpickling) and
+    keep the views as their ``coefs_``/``intercepts_``: same values, shapes and
+    dtype, and changing them in place changes ``theta`` too.  ``packed`` is
+    ``(theta, views...)``, what :func:`packed_network` checks: while every array
+    in the lists is still one of those views it uses ``theta`` (replacing an
+    array, or a list, makes it pack afresh), so a one-row predict does not copy
+    the weights.  None when the weights are not float arrays (left alone).
+    """
+    if not coefs or intercepts is None or len(coefs) != len(intercepts):
+        return None
+    if any(type(a) is not np.ndarray for a in (*coefs, *intercepts)):
+        return None
+    dtype = np.result_type(*coefs, *intercepts)
+    if dtype not in _FLOATS:
+        return None
+    theta = _pack(coefs, intercepts, dtype)
+    views, offset = [], 0
+    for a in (part for pair in zip(coefs, intercepts) for part in pair):
+        views.append(theta[offset:offset + a.size].reshape(a.shape))
+        offset += a.size
+    coefs, intercepts = views[0::2], views[1::2]
+    return coefs, intercepts, (theta, tuple(coefs), tuple(intercepts))
+
+
+def packed_network(est, dtype: np.dtype) -> tuple[np.ndarray, inference.Plan]:
+    """``est``'s weights as one flat ``theta`` of ``dtype``, and the network's plan.
+
+    The ``theta`` of :func:`shared_weights` when the arrays are still its
+    views (no copy), else a fresh packing (the arrays were replaced).
     """
     coefs, intercepts = est.coefs_, est.intercepts_
     layer_units = (coefs[0].shape[0],) + tuple(w.shape[1] for w in coefs)
     how = _plan(layer_units, est.activation, est.out_activation_, dtype.itemsize)
-    # theta's layout is each layer's weights (row-major) then its bias, layer after layer
-    theta = np.concatenate([part for w, b in zip(coefs, intercepts) for part in (np.ravel(w), b)], dtype=dtype)
-    return theta, how
+    shared = est.__dict__.get("_fastnn_packed")
+    if (shared is not None and shared[0].dtype == dtype and len(shared[1]) == len(coefs)
+            and all(a is b for a, b in zip(coefs, shared[1])) and all(a is b for a, b in zip(intercepts, shared[2]))):
+        return shared[0], how
+    return _pack(coefs, intercepts, dtype), how
 
 
 def compute_dtype(X, coefs) -> np.dtype:
@@ -85,6 +119,8 @@ def decode_labels(est, scores: np.ndarray) -> np.ndarray:
     """
     binarizer = est._label_binarizer
     kind = binarizer.y_type_
+    if len(binarizer.classes_) == 1:  # fitted on one class: every row gets it
+        return np.repeat(binarizer.classes_, scores.shape[0])
     if kind == "binary" and scores.shape[1] == 1:
         return binarizer.classes_[(scores[:, 0] > 0.5).astype(np.intp)]
     if kind == "multiclass":

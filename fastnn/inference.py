@@ -48,6 +48,9 @@ def plan(layout: np.ndarray, itemsize: int) -> Plan:
     return Plan(layout, contract.madds_per_row(layout), rows - rows % 16, scratch, widths[-1])
 
 
+_PREDICT_ROWS: dict = {}  # backend -> its predict_rows (a kernel pair on numba)
+
+
 def forward(X: np.ndarray, theta: np.ndarray, how: Plan, backend: str = "numba") -> np.ndarray:
     """The network's output (n, k_last) for ``X`` (n, d0).
 
@@ -65,9 +68,11 @@ def forward(X: np.ndarray, theta: np.ndarray, how: Plan, backend: str = "numba")
     out = np.empty((n, how.k_last), dtype=theta.dtype)
     if n == 0:
         return out
-    from fastnn import training
+    kernels = _PREDICT_ROWS.get(backend)
+    if kernels is None:  # first call: import the backend's kernels (compiled code loads here)
+        from fastnn import training
 
-    kernels = training.inference_kernels(backend, False)[0]
+        kernels = _PREDICT_ROWS[backend] = training.inference_kernels(backend, False)[0]
     if backend != "numba":  # the NumPy reference: whole-array passes over tiles of rows
         kernels(X, theta, how.layout, how.tile, 1, None, out)
         return out

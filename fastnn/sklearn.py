@@ -161,6 +161,7 @@ class _FastnnMLP:
         # reads: the pickle (shipped to a worker and back for every block by dask-ml's Incremental) leaves them
         # out, and __setstate__ puts copies of the weights back, so an unpickled estimator behaves the same.
         state = super().__getstate__()
+        state.pop("_fastnn_packed", None)  # predict's flat copy of the weights: _share_weights rebuilds it
         if not state.get("early_stopping", False):
             state.pop("_best_coefs", None)
             state.pop("_best_intercepts", None)
@@ -182,6 +183,13 @@ class _FastnnMLP:
         if "coefs_" in self.__dict__ and "_best_coefs" not in self.__dict__:
             self._best_coefs = [c.copy() for c in self.coefs_]
             self._best_intercepts = [b.copy() for b in self.intercepts_]
+        self._share_weights()
+
+    def _share_weights(self) -> None:
+        """Make ``coefs_``/``intercepts_`` views into one flat array predict reads as is (:mod:`fastnn._sklearn_predict`)."""
+        shared = _sklearn_predict.shared_weights(getattr(self, "coefs_", None), getattr(self, "intercepts_", None))
+        if shared is not None:
+            self.coefs_, self.intercepts_, self._fastnn_packed = shared
 
     # ------------------------------------------------------------------
     # the state a fit on dask input (fastnn.cluster.estimators) sets, as scikit-learn's _fit would
@@ -230,11 +238,15 @@ class _FastnnMLP:
             if self.__dict__.get("_skl_callbacks"):
                 raise ValueError("callbacks (set_callbacks) are not supported on dask input; "
                                  "call set_callbacks() with no argument to remove them")
-            return estimators.fit(self, X, y, sample_weight=sample_weight, incremental=incremental)
+            result = estimators.fit(self, X, y, sample_weight=sample_weight, incremental=incremental)
+            self._share_weights()
+            return result
         if getattr(self, "class_weight", None) is not None:  # the classifier's class weights: sample weights
             sample_weight = _class_weight.estimator_sample_weight(self, y, sample_weight, incremental)
         with self._threads():
-            return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
+            result = super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
+        self._share_weights()  # predict then reads the weights without packing them
+        return result
 
     def predict(self, X):
         if _is_dask(X):  # blockwise on the workers: a dask array

@@ -126,3 +126,38 @@ def test_integer_and_float16_inputs_compute_in_float64_like_scikit_learn():
     ours, theirs, X = _twins("r", np.arange(80, dtype=float))
     for Xc in (np.round(X * 3).astype(np.int64), X.astype(np.float16)):
         np.testing.assert_allclose(ours.predict(Xc), theirs.predict(Xc), rtol=1e-12, atol=1e-14)
+
+
+def test_replaced_weight_arrays_and_lists_are_used_by_the_next_predict():
+    ours, theirs, X = _twins("c", LABELS["multiclass int"])
+    for est in (ours, theirs):
+        est.coefs_[0] = est.coefs_[0] * 0.5  # a new array in the list
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-12, atol=1e-15)
+    for est in (ours, theirs):
+        est.intercepts_ = [b + 0.25 for b in est.intercepts_]  # a new list
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-12, atol=1e-15)
+    theirs.coefs_[1][:] = 0.0  # in place, after the replacements
+    ours.coefs_[1][:] = 0.0
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-12, atol=1e-15)
+
+
+def test_a_pickled_estimator_predicts_the_same_and_stays_small():
+    import pickle
+
+    ours, _, X = _twins("c", LABELS["binary str"], hidden=(40, 20))
+    blob = pickle.dumps(ours)
+    weights = sum(a.nbytes for a in (*ours.coefs_, *ours.intercepts_))
+    back = pickle.loads(blob)
+    np.testing.assert_array_equal(back.predict_proba(X), ours.predict_proba(X))
+    back.coefs_[0][:] = 0.0  # the unpickled arrays are live too
+    ours.coefs_[0][:] = 0.0
+    np.testing.assert_array_equal(back.predict_proba(X), ours.predict_proba(X))
+    assert len(pickle.dumps(back)) < len(blob) + weights  # predict's flat copy of the weights is not pickled
+
+
+def test_partial_fit_and_warm_start_keep_predict_in_step_with_the_weights():
+    ours, theirs, X = _twins("r", np.arange(80, dtype=float), solver="sgd")
+    ours.partial_fit(X, np.arange(80, dtype=float))
+    theirs.coefs_ = [c.copy() for c in ours.coefs_]
+    theirs.intercepts_ = [b.copy() for b in ours.intercepts_]
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-12, atol=1e-14)
