@@ -17,7 +17,8 @@ one ``predict`` call of
 
 Each time is the median of ``repeat`` rounds that alternate the sides (one
 call each, repeated within a round until it has taken ``MIN_ROUND_SECONDS``
-when a call is short); ratios are medians of the per-round ratios:
+when a call is short; each side after an idle pause, so that the previous
+side's spinning threads have gone quiet); ratios are medians of the per-round ratios:
 ``sklearn_speedup`` and ``onnxruntime_speedup`` (their time / fastnn's: above
 1, fastnn is faster) and ``vs_floor`` (fastnn's time / the floor's).
 
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastnn import config
-from fastnn.tools.compare.runner import CompareError
+from fastnn.tools.compare.runner import CompareError, _settle
 from fastnn.tools.compare.sides import _optional_module
 from fastnn.tools.grid import GridShape
 
@@ -210,6 +211,7 @@ def compare_case(net: Network, rows: int, threads: int, repeat: int = 5) -> dict
         times = {side: [] for side in calls}
         for _ in range(repeat):
             for side, fn in calls.items():
+                _settle()  # the previous side's threads (OpenBLAS's, onnxruntime's spin) go idle first
                 times[side].append(_time_call(fn))
     for side in SIDES:
         row[f"{side}_s"] = statistics.median(times[side]) if side in times else None
