@@ -33,16 +33,14 @@ tree, as scikit-learn's own estimators do); ``_skl_callbacks`` and
 no context is made); the estimator's ``_score`` (the default validation score),
 ``_forward_pass_fast`` (the outputs ``"loss"`` compares) and
 ``_label_binarizer`` (the labels given back to the callbacks); for ``lbfgs``
-with callbacks, the estimator's ``_loss_grad_lbfgs``, ``_unpack``,
-``_coef_indptr``/``_intercept_indptr`` (set as scikit-learn's ``_fit_lbfgs``
-sets them), and ``sklearn.utils.optimize._check_optimize_result`` and
+with callbacks, the estimator's ``_loss_grad_lbfgs`` and ``_unpack`` (after
+``_index_lbfgs_parameters`` has recorded the packing as scikit-learn's
+``_fit_lbfgs`` does), and ``sklearn.utils.optimize._check_optimize_result`` and
 ``sklearn.utils.fixes._get_additional_lbfgs_options_dict`` (the same warning
 and scipy options as scikit-learn's own call).
 """
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import scipy.optimize
@@ -152,14 +150,7 @@ def fit_lbfgs(est, tasks: FitTasks, X, y, sample_weight, extra_args: tuple, laye
     ``extra_args``: the arguments after ``(X, y, sample_weight)`` of
     ``_loss_grad_lbfgs``.
     """
-    est._coef_indptr, est._intercept_indptr = [], []
-    start = 0
-    for fan_in, fan_out in itertools.pairwise(layer_units):
-        est._coef_indptr.append((start, start + fan_in * fan_out, (fan_in, fan_out)))
-        start += fan_in * fan_out
-    for fan_out in layer_units[1:]:
-        est._intercept_indptr.append((start, start + fan_out))
-        start += fan_out
+    est._index_lbfgs_parameters(layer_units)
     x0 = np.hstack([a.ravel() for a in [*est.coefs_, *est.intercepts_]])
     iprint = 1 if est.verbose is True or est.verbose >= 1 else -1
     iterations, stopped_at = [0], []  # iterations done; the iterate a callback stopped on

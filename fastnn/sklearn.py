@@ -218,6 +218,21 @@ class _FastnnMLP:
         finally:
             del self._fastnn_lbfgs
 
+    def _index_lbfgs_parameters(self, layer_units) -> None:
+        """Record where each layer's weights and bias sit in the packed vector, as scikit-learn's ``_fit_lbfgs`` does.
+
+        (``_coef_indptr``/``_intercept_indptr``, which ``_unpack`` reads; used by
+        the L-BFGS fit with callbacks, :func:`fastnn._sklearn_callbacks.fit_lbfgs`.)
+        """
+        self._coef_indptr, self._intercept_indptr = [], []
+        start = 0
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            self._coef_indptr.append((start, start + fan_in * fan_out, (fan_in, fan_out)))
+            start += fan_in * fan_out
+        for fan_out in layer_units[1:]:
+            self._intercept_indptr.append((start, start + fan_out))
+            start += fan_out
+
     def _threads(self):
         return config.threads(self.n_threads) if self.n_threads is not None else contextlib.nullcontext()
 
