@@ -253,13 +253,13 @@ REUSED_BUFFER_BYTES: int = 1 << 20
 #: (docs/design.md, "Knobs").
 PREDICT_BUFFER_ELEMENTS: int = 1 << 20
 
-#: ``predict`` runs the rows in tiles whose input, activations and output take about this many bytes, so
-#: a tile stays in a core's L2 cache through every layer (:mod:`fastnn.kernels.inference`; docs/design.md,
-#: "Inference in tiles").
-INFERENCE_TILE_BYTES: int = 1 << 18
+#: ``predict`` runs the rows in tiles whose hidden activations and output take about this many bytes, so a
+#: tile stays in a core's cache through every layer (:mod:`fastnn.kernels.inference`; docs/design.md,
+#: "Inference in tiles": 2 MiB beat 128 KiB-1 MiB on every network measured, BLAS wanting more rows).
+INFERENCE_TILE_BYTES: int = 1 << 21
 #: Bounds on the rows of a tile: BLAS loses efficiency on thinner products, and past a few thousand rows
 #: the per-call costs are paid off.
-INFERENCE_TILE_MIN_ROWS: int = 64
+INFERENCE_TILE_MIN_ROWS: int = 128
 INFERENCE_TILE_MAX_ROWS: int = 4096
 
 # --- training on a Dask cluster (:mod:`fastnn.cluster`) ---------------------------------------------
