@@ -261,6 +261,10 @@ INFERENCE_TILE_BYTES: int = 1 << 21
 #: the per-call costs are paid off.
 INFERENCE_TILE_MIN_ROWS: int = 128
 INFERENCE_TILE_MAX_ROWS: int = 4096
+#: A ``predict`` call with enough rows is cut into at least this many tiles (of at least
+#: INFERENCE_TILE_MIN_ROWS rows), so that threads share it evenly; fixed, not the thread count, so that the
+#: tiles, and the results, do not depend on the thread count.
+INFERENCE_MIN_TILES: int = 8
 
 # --- training on a Dask cluster (:mod:`fastnn.cluster`) ---------------------------------------------
 

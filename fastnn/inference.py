@@ -19,7 +19,7 @@ import numpy as np
 
 from fastnn import config, contract
 
-__all__ = ["Plan", "plan", "forward"]
+__all__ = ["Plan", "plan", "tile_rows", "forward"]
 
 
 class Plan(NamedTuple):
@@ -46,6 +46,19 @@ def plan(layout: np.ndarray, itemsize: int) -> Plan:
     rows = config.INFERENCE_TILE_BYTES // (itemsize * (scratch + widths[-1]))
     rows = min(config.INFERENCE_TILE_MAX_ROWS, max(config.INFERENCE_TILE_MIN_ROWS, rows))
     return Plan(layout, contract.madds_per_row(layout), rows - rows % 16, scratch, widths[-1])
+
+
+def tile_rows(how: Plan, n: int) -> int:
+    """Rows per tile for a call of ``n`` rows: the plan's, fewer when that leaves under
+    :data:`fastnn.config.INFERENCE_MIN_TILES` tiles (not below :data:`fastnn.config.INFERENCE_TILE_MIN_ROWS`).
+
+    Depends on the shapes only: the thread count never changes the tiles, so never the result.
+    """
+    if n <= config.INFERENCE_TILE_MIN_ROWS:
+        return n
+    even = -(-n // config.INFERENCE_MIN_TILES)
+    even += -even % 16
+    return min(how.tile, n, max(config.INFERENCE_TILE_MIN_ROWS, even))
 
 
 _PREDICT_ROWS: dict = {}  # backend -> its predict_rows (a kernel pair on numba)
@@ -76,7 +89,7 @@ def forward(X: np.ndarray, theta: np.ndarray, how: Plan, backend: str = "numba")
     if backend != "numba":  # the NumPy reference: whole-array passes over tiles of rows
         kernels(X, theta, how.layout, how.tile, 1, None, out)
         return out
-    tile = min(how.tile, n)
+    tile = tile_rows(how, n)
     if n == tile and config.get_parallel_mode() == "auto":  # one tile: the serial build, no thread decision
         kernels.serial(X, theta, how.layout, n, 1, np.empty((1, n * how.scratch_per_row), theta.dtype), out)
         return out

@@ -18,7 +18,9 @@ one ``predict`` call of
 Each time is the median of ``repeat`` rounds that alternate the sides (one
 call each, repeated within a round until it has taken ``MIN_ROUND_SECONDS``
 when a call is short; each side after an idle pause, so that the previous
-side's spinning threads have gone quiet); ratios are medians of the per-round ratios:
+side's spinning threads have gone quiet, and an untimed call that wakes its
+own threads: a call right after a pause took up to 2x longer, for every
+side); ratios are medians of the per-round ratios:
 ``sklearn_speedup`` and ``onnxruntime_speedup`` (their time / fastnn's: above
 1, fastnn is faster) and ``vs_floor`` (fastnn's time / the floor's).
 
@@ -212,6 +214,7 @@ def compare_case(net: Network, rows: int, threads: int, repeat: int = 5) -> dict
         for _ in range(repeat):
             for side, fn in calls.items():
                 _settle()  # the previous side's threads (OpenBLAS's, onnxruntime's spin) go idle first
+                fn()  # then one untimed call wakes this side's threads, as in a loop of predicts
                 times[side].append(_time_call(fn))
     for side in SIDES:
         row[f"{side}_s"] = statistics.median(times[side]) if side in times else None
