@@ -122,3 +122,21 @@ def test_plan_tiles_fit_the_cache_budget_within_bounds(d0, hidden, k, itemsize):
     assert how.scratch_per_row == 2 * max(hidden, default=1)
     if how.tile > config.INFERENCE_TILE_MIN_ROWS:  # not clipped up: the tile's hot blocks fit the budget
         assert how.tile * (how.scratch_per_row + k) * itemsize <= config.INFERENCE_TILE_BYTES
+
+
+@pytest.mark.parametrize("n", [1, 100, 128, 129, 1000, 5000, 10_000, 33_333, 100_000, 1_000_000])
+@pytest.mark.parametrize("hidden", [(16,), (512, 256)])
+def test_tile_rows_depend_on_the_shapes_only_and_share_large_calls_out(n, hidden):
+    model = _model(20, hidden, 3, np.float32)
+    how = model._inference
+    tile = inference.tile_rows(how, n)
+    with config.threads(1):
+        assert inference.tile_rows(how, n) == tile  # no thread count anywhere in the rule
+    assert 1 <= tile <= min(n, how.tile)
+    n_tiles = -(-n // tile)
+    if n >= config.INFERENCE_MIN_TILES * config.INFERENCE_TILE_MIN_ROWS:
+        assert n_tiles >= config.INFERENCE_MIN_TILES or tile == how.tile  # enough tiles for the threads
+    if n <= config.INFERENCE_TILE_MIN_ROWS:
+        assert tile == n  # one small call: one tile
+    else:
+        assert tile >= min(config.INFERENCE_TILE_MIN_ROWS, how.tile)
