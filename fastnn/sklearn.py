@@ -65,7 +65,6 @@ try:
     from sklearn.utils._param_validation import Interval, StrOptions
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import _check_partial_fit_first_call
-    from sklearn.utils.validation import validate_data
 except ImportError as exc:  # pragma: no cover - exercised without scikit-learn installed
     raise ImportError(
         "fastnn.MLPRegressor and fastnn.MLPClassifier need scikit-learn (>= 1.9): "

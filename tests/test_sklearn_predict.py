@@ -46,7 +46,7 @@ LABELS = {
 @pytest.mark.parametrize("labels", sorted(LABELS))
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
 def test_classifier_predict_and_proba_equal_scikit_learn_with_the_same_weights(labels, activation):
-    ours, theirs, X = _twins("c", LABELS[labels], activation=activation)
+    ours, theirs, _ = _twins("c", LABELS[labels], activation=activation)
     Xt = np.random.default_rng(1).standard_normal((500, 5))
     np.testing.assert_array_equal(ours.predict(Xt), theirs.predict(Xt))
     assert ours.predict(Xt).dtype == theirs.predict(Xt).dtype
@@ -59,7 +59,7 @@ def test_classifier_predict_and_proba_equal_scikit_learn_with_the_same_weights(l
 def test_regressor_predict_equals_scikit_learn_with_the_same_weights(loss, n_out):
     rng = np.random.default_rng(2)
     y = rng.poisson(2.0, (80, n_out)).astype(float) if loss == "poisson" else rng.standard_normal((80, n_out))
-    ours, theirs, X = _twins("r", y[:, 0] if n_out == 1 else y, loss=loss)
+    ours, theirs, _ = _twins("r", y[:, 0] if n_out == 1 else y, loss=loss)
     Xt = rng.standard_normal((300, 5))
     got, expected = ours.predict(Xt), theirs.predict(Xt)
     assert got.shape == expected.shape
