@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.interop._layers import Layer, is_classifier, is_estimator, layers_of
+from fastnn.interop._layers import Layer, is_classifier, layers_of
 
 #: Opset of the exported graph when ``target_opset`` is not given.
 DEFAULT_OPSET = 17
